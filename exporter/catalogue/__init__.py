@@ -1,0 +1,73 @@
+"""The endpoint catalogue: the built-in edition of Microsoft's page, plus users' own catalogue files."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pydantic
+import yaml
+
+from exporter.catalogue.model import (
+    Catalogue,
+    Category,
+    Cloud,
+    EndpointSet,
+    Flag,
+    FlagRule,
+    entry_flags,
+    pattern_matches,
+    wildcard_matches,
+)
+from exporter.errors import ConfigError, from_validation_error, load_yaml_file
+
+__all__ = [
+    "BUILTIN_NAME",
+    "Catalogue",
+    "Category",
+    "Cloud",
+    "EndpointSet",
+    "Flag",
+    "FlagRule",
+    "entry_flags",
+    "load_builtin",
+    "load_file",
+    "merge",
+    "parse",
+    "pattern_matches",
+    "wildcard_matches",
+]
+
+BUILTIN_NAME = "built-in catalogue (exporter/catalogue/intune.yaml)"
+
+
+def parse(source: str | Path, data: Any) -> Catalogue:
+    if not isinstance(data, dict):
+        raise ConfigError(source, "", type(data).__name__, "a catalogue must be a YAML mapping with 'sets'")
+    try:
+        return Catalogue.model_validate(data)
+    except pydantic.ValidationError as exc:
+        raise from_validation_error(source, exc) from None
+
+
+def load_builtin() -> Catalogue:
+    text = resources.files("exporter.catalogue").joinpath("intune.yaml").read_text(encoding="utf-8")
+    return parse(BUILTIN_NAME, yaml.safe_load(text))
+
+
+def load_file(path: Path) -> Catalogue:
+    return parse(path, load_yaml_file(path))
+
+
+def merge(base: Catalogue, extra: Catalogue) -> Catalogue:
+    """Sets of `extra` replace base sets with the same id or are appended; rules and representatives add up."""
+    replaced = {endpoint_set.id: endpoint_set for endpoint_set in extra.sets}
+    sets = [replaced.pop(s.id, s) for s in base.sets] + [s for s in extra.sets if s.id in replaced]
+    representatives = {**base.wildcard_representatives, **extra.wildcard_representatives}
+    return Catalogue(
+        edition=base.edition,
+        sets=tuple(sets),
+        flag_rules=base.flag_rules + extra.flag_rules,
+        wildcard_representatives=representatives,
+    )

@@ -1,0 +1,186 @@
+"""Schema of the endpoint catalogue. The built-in catalogue and user catalogue files share it."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+SET_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+HOST = re.compile(r"^(\*\.)?([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?\.)+[a-z][a-z0-9-]*[a-z0-9]$", re.IGNORECASE)
+SCALE_UNIT = re.compile(r"^AMSU[A-Z]\d{4}$")
+
+
+class Category(StrEnum):
+    ALLOW = "Allow"
+    DEFAULT = "Default"
+    OPTIMIZE = "Optimize"
+
+
+class Flag(StrEnum):
+    """Per-endpoint requirements stated in the page's notes."""
+
+    SSL_INSPECTION_UNSUPPORTED = "ssl_inspection_unsupported"
+    UNAUTHENTICATED_PROXY_REQUIRED = "unauthenticated_proxy_required"
+    BYTE_RANGES_REQUIRED = "byte_ranges_required"
+
+
+class Cloud(StrEnum):
+    PUBLIC = "public"
+    GCC = "gcc"
+    GCC_HIGH = "gcc-high"
+    DOD = "dod"
+
+
+def _set_id(value: object) -> object:
+    # YAML reads `id: 163` as an int; ids are strings everywhere else (as in Microsoft's web service).
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+SetId = Annotated[str, BeforeValidator(_set_id)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+
+def check_set_id(value: str) -> str:
+    if not SET_ID.match(value):
+        raise ValueError("set id must be lower-case letters, digits and dashes, e.g. '163' or 'asu-na'")
+    return value
+
+
+def check_host(value: str) -> str:
+    if not HOST.match(value):
+        raise ValueError("not a host name or '*.' wildcard")
+    return value
+
+
+def canonical_cidr(value: str) -> str:
+    try:
+        return str(ipaddress.ip_network(value.strip(), strict=True))
+    except ValueError as exc:
+        raise ValueError(f"not a CIDR range: {exc}") from None
+
+
+class EndpointSet(_Strict):
+    id: SetId
+    name: str
+    """English description (the page's Desc column)."""
+    section: str
+    category: Category = Category.DEFAULT
+    required: bool = False
+    express_route: bool = False
+    urls: tuple[str, ...] = ()
+    """Host names exactly as the page writes them, wildcards included."""
+    ips: tuple[str, ...] = ()
+    tcp_ports: tuple[Port, ...] = ()
+    udp_ports: tuple[Port, ...] = ()
+    impact: str = ""
+    """What stops working when this set is blocked."""
+    notes: str = ""
+    annotations: tuple[str, ...] = ()
+    """Where the catalogue departs from, or comments on, what the page literally says."""
+    enabled_by_default: bool = True
+    clouds: tuple[Cloud, ...] = tuple(Cloud)
+    scale_units: tuple[str, ...] = ()
+    """Azure Scale Unit (tenant location) codes served by this set, e.g. AMSUA0101."""
+    storage_accounts: tuple[str, ...] = ()
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, value: str) -> str:
+        return check_set_id(value)
+
+    @field_validator("urls")
+    @classmethod
+    def _hosts(cls, urls: tuple[str, ...]) -> tuple[str, ...]:
+        for url in urls:
+            check_host(url)
+        return urls
+
+    @field_validator("ips")
+    @classmethod
+    def _cidrs(cls, ips: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(canonical_cidr(ip) for ip in ips)
+
+    @field_validator("scale_units")
+    @classmethod
+    def _scale_units(cls, units: tuple[str, ...]) -> tuple[str, ...]:
+        for unit in units:
+            if not SCALE_UNIT.match(unit):
+                raise ValueError(f"{unit!r} is not a scale unit code like AMSUA0101")
+        return units
+
+
+class FlagRule(_Strict):
+    """Gives `flag` to the entries matching `hosts` (exact or '*.' wildcard) and to every entry of `sets`."""
+
+    flag: Flag
+    hosts: tuple[str, ...] = ()
+    sets: tuple[SetId, ...] = ()
+    source: str = ""
+    """The page's wording this rule encodes."""
+
+
+class Edition(_Strict):
+    title: str
+    language: str
+    source: str
+    encoded_on: str
+
+
+class Catalogue(_Strict):
+    edition: Edition | None = None
+    sets: tuple[EndpointSet, ...] = ()
+    flag_rules: tuple[FlagRule, ...] = ()
+    wildcard_representatives: dict[str, tuple[str, ...]] = {}
+    """Default concrete hosts probed for a wildcard when its own set lists none."""
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> Catalogue:
+        seen: set[str] = set()
+        for index, endpoint_set in enumerate(self.sets):
+            if endpoint_set.id in seen:
+                raise ValueError(f"sets[{index}].id: set id {endpoint_set.id!r} appears twice")
+            seen.add(endpoint_set.id)
+        return self
+
+    @field_validator("wildcard_representatives")
+    @classmethod
+    def _representatives(cls, table: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        for wildcard, hosts in table.items():
+            if not wildcard.startswith("*."):
+                raise ValueError(f"{wildcard!r} is not a '*.' wildcard")
+            for host in hosts:
+                check_host(host)
+                if host.startswith("*."):
+                    raise ValueError(f"representative {host!r} of {wildcard!r} must be a concrete host")
+        return table
+
+    def by_id(self) -> dict[str, EndpointSet]:
+        return {endpoint_set.id: endpoint_set for endpoint_set in self.sets}
+
+
+def wildcard_matches(wildcard: str, host: str) -> bool:
+    """'*.manage.microsoft.com' matches any name below manage.microsoft.com, not the apex."""
+    suffix = wildcard[1:].lower()
+    return wildcard.startswith("*.") and host.lower().endswith(suffix) and len(host) > len(suffix)
+
+
+def pattern_matches(pattern: str, entry: str) -> bool:
+    if pattern.lower() == entry.lower():
+        return True
+    return pattern.startswith("*.") and not entry.startswith("*.") and wildcard_matches(pattern, entry)
+
+
+def entry_flags(catalogue: Catalogue, endpoint_set: EndpointSet, entry: str) -> frozenset[Flag]:
+    flags = set()
+    for rule in catalogue.flag_rules:
+        if endpoint_set.id in rule.sets or any(pattern_matches(p, entry) for p in rule.hosts):
+            flags.add(rule.flag)
+    return frozenset(flags)

@@ -1,0 +1,72 @@
+"""The one result type every probe returns, and the fixed vocabulary of failure reasons."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Reason(StrEnum):
+    """Why a probe failed. Documented in docs/metrics.md; alerts and dashboards match on these values."""
+
+    DNS_NXDOMAIN = "dns_nxdomain"
+    DNS_SERVFAIL = "dns_servfail"
+    DNS_TIMEOUT = "dns_timeout"
+    DNS_NO_ANSWER = "dns_no_answer"
+    DNS_ERROR = "dns_error"
+    CONNECT_REFUSED = "connect_refused"
+    CONNECT_TIMEOUT = "connect_timeout"
+    CONNECT_UNREACHABLE = "connect_unreachable"
+    CONNECT_ERROR = "connect_error"
+    TLS_TIMEOUT = "tls_timeout"
+    TLS_HANDSHAKE_FAILED = "tls_handshake_failed"
+    TLS_UNTRUSTED = "tls_untrusted"
+    TLS_HOSTNAME_MISMATCH = "tls_hostname_mismatch"
+    TLS_EXPIRED = "tls_expired"
+    HTTP_TIMEOUT = "http_timeout"
+    HTTP_ERROR = "http_error"
+    NTP_TIMEOUT = "ntp_timeout"
+    NTP_BAD_RESPONSE = "ntp_bad_response"
+
+
+class Phase(StrEnum):
+    """A timed step of a probe; the `phase` label of intune_endpoint_probe_duration_seconds."""
+
+    DNS = "dns"
+    CONNECT = "connect"
+    TLS = "tls"
+    HTTP = "http"
+    NTP = "ntp"
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """What the TLS probe learned about the leaf certificate the server presented."""
+
+    subject_cn: str
+    issuer_cn: str
+    issuer_org: str
+    not_after: float
+    """Expiry as a Unix timestamp."""
+    verified: bool
+    """The chain verified against the trust store and the name matched."""
+    hostname_matches: bool
+
+
+@dataclass(frozen=True)
+class ProbeOutcome:
+    """Result of one probe step. `reason` is None exactly when `ok` is true."""
+
+    ok: bool
+    reason: Reason | None = None
+    detail: str = ""
+    """One human line on failure (the exception text), for logs and the `check` table."""
+    phases: dict[Phase, float] = field(default_factory=dict)
+    addresses: tuple[str, ...] = ()
+    certificate: Certificate | None = None
+    http_status: int | None = None
+    ntp_offset: float | None = None
+
+    @classmethod
+    def failure(cls, reason: Reason, detail: str, phases: dict[Phase, float] | None = None) -> ProbeOutcome:
+        return cls(ok=False, reason=reason, detail=detail, phases=dict(phases or {}))

@@ -1,0 +1,4 @@
+pytest_plugins = [
+    "tests.simulators.dns_fixtures",
+    "tests.simulators.net_fixtures",
+]

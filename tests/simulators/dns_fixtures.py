@@ -1,0 +1,1 @@
+"""Fixtures: local DNS and NTP simulators."""

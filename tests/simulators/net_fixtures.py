@@ -1,0 +1,1 @@
+"""Fixtures: local TCP, TLS and HTTP simulators with trustme certificates."""
