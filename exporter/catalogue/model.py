@@ -7,7 +7,7 @@ import re
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 SET_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 HOST = re.compile(r"^(\*\.)?([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?\.)+[a-z][a-z0-9-]*[a-z0-9]$", re.IGNORECASE)
@@ -67,6 +67,10 @@ def canonical_cidr(value: str) -> str:
         raise ValueError(f"not a CIDR range: {exc}") from None
 
 
+HostName = Annotated[str, AfterValidator(check_host)]
+Cidr = Annotated[str, AfterValidator(canonical_cidr)]
+
+
 class EndpointSet(_Strict):
     id: SetId
     name: str
@@ -75,9 +79,9 @@ class EndpointSet(_Strict):
     category: Category = Category.DEFAULT
     required: bool = False
     express_route: bool = False
-    urls: tuple[str, ...] = ()
+    urls: tuple[HostName, ...] = ()
     """Host names exactly as the page writes them, wildcards included."""
-    ips: tuple[str, ...] = ()
+    ips: tuple[Cidr, ...] = ()
     tcp_ports: tuple[Port, ...] = ()
     udp_ports: tuple[Port, ...] = ()
     impact: str = ""
@@ -95,18 +99,6 @@ class EndpointSet(_Strict):
     @classmethod
     def _id(cls, value: str) -> str:
         return check_set_id(value)
-
-    @field_validator("urls")
-    @classmethod
-    def _hosts(cls, urls: tuple[str, ...]) -> tuple[str, ...]:
-        for url in urls:
-            check_host(url)
-        return urls
-
-    @field_validator("ips")
-    @classmethod
-    def _cidrs(cls, ips: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(canonical_cidr(ip) for ip in ips)
 
     @field_validator("scale_units")
     @classmethod

@@ -1,0 +1,181 @@
+"""Prometheus collector: builds every metric family from the latest results at scrape time.
+
+Probes run on their own schedule, so samples carry no timestamps; `intune_endpoint_probe_timestamp_seconds`
+says when each result was taken.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from exporter import __version__
+from exporter.catalogue import Catalogue
+from exporter.engine import ResultStore, TargetResult
+from exporter.probes.result import Phase
+from exporter.targets import Target, TargetPlan
+
+ENDPOINT_LABELS = ["set_id", "host", "port", "protocol"]
+TLS_LABELS = ["set_id", "host", "port"]
+
+
+class ExporterCollector(Collector):
+    def __init__(self, plan: TargetPlan, catalogue: Catalogue, store: ResultStore) -> None:
+        self._plan = plan
+        self._catalogue = catalogue
+        self._store = store
+
+    def collect(self) -> Iterable[Metric]:
+        results, stats = self._store.snapshot()
+        yield from self._endpoint_metrics(results)
+        yield from self._set_metrics(results)
+        yield from self._exporter_metrics(stats.completed, stats.last_duration, stats.last_finished_at)
+
+    def _rows(self, results: dict[Target, TargetResult]) -> Iterator[tuple[str, TargetResult]]:
+        for target, members in self._plan.targets.items():
+            result = results.get(target)
+            if result is None:
+                continue
+            for member in members:
+                yield member.set_id, result
+
+    def _endpoint_metrics(self, results: dict[Target, TargetResult]) -> Iterator[Metric]:
+        up = GaugeMetricFamily(
+            "intune_endpoint_up", "1 if the latest probe of the endpoint succeeded, else 0.", labels=ENDPOINT_LABELS
+        )
+        duration = GaugeMetricFamily(
+            "intune_endpoint_probe_duration_seconds",
+            "Duration of each phase of the latest probe.",
+            labels=[*ENDPOINT_LABELS, "phase"],
+        )
+        reason = GaugeMetricFamily(
+            "intune_endpoint_failure_reason",
+            "1 for the reason the latest probe failed; absent while the endpoint is up.",
+            labels=[*ENDPOINT_LABELS, "reason"],
+        )
+        taken = GaugeMetricFamily(
+            "intune_endpoint_probe_timestamp_seconds",
+            "Unix time the latest probe of the endpoint finished.",
+            labels=ENDPOINT_LABELS,
+        )
+        issuer = GaugeMetricFamily(
+            "intune_endpoint_tls_issuer_info",
+            "Issuer and subject of the leaf certificate the endpoint presented.",
+            labels=[*TLS_LABELS, "issuer_cn", "issuer_org", "subject_cn"],
+        )
+        not_after = GaugeMetricFamily(
+            "intune_endpoint_tls_cert_not_after_timestamp_seconds",
+            "Expiry (Unix time) of the leaf certificate the endpoint presented.",
+            labels=TLS_LABELS,
+        )
+        verified = GaugeMetricFamily(
+            "intune_endpoint_tls_verified",
+            "1 if the certificate chain verified against the trust store and matched the host name.",
+            labels=TLS_LABELS,
+        )
+        status = GaugeMetricFamily(
+            "intune_endpoint_http_status_code", "HTTP status code of the latest response.", labels=TLS_LABELS
+        )
+        offsets: dict[str, float] = {}
+        for set_id, result in self._rows(results):
+            target = result.target
+            labels = [set_id, target.host, str(target.port), target.protocol.value]
+            outcome = result.outcome
+            up.add_metric(labels, 1.0 if outcome.ok else 0.0)
+            taken.add_metric(labels, result.finished_at)
+            for phase in Phase:
+                if phase in outcome.phases:
+                    duration.add_metric([*labels, phase.value], outcome.phases[phase])
+            if outcome.reason is not None:
+                reason.add_metric([*labels, outcome.reason.value], 1.0)
+            short = labels[:3]
+            certificate = outcome.certificate
+            if certificate is not None:
+                issuer.add_metric(
+                    [*short, certificate.issuer_cn, certificate.issuer_org, certificate.subject_cn], 1.0
+                )
+                not_after.add_metric(short, certificate.not_after)
+                verified.add_metric(short, 1.0 if certificate.verified else 0.0)
+            if outcome.http_status is not None:
+                status.add_metric(short, float(outcome.http_status))
+            if outcome.ntp_offset is not None:
+                offsets[target.host] = outcome.ntp_offset
+        ntp = GaugeMetricFamily(
+            "intune_ntp_offset_seconds", "Clock offset of this host against the NTP server.", labels=["host"]
+        )
+        for host, offset in sorted(offsets.items()):
+            ntp.add_metric([host], offset)
+        yield from (up, duration, reason, taken, issuer, not_after, verified, status, ntp)
+
+    def _set_metrics(self, results: dict[Target, TargetResult]) -> Iterator[Metric]:
+        info = GaugeMetricFamily(
+            "intune_endpoint_set_info",
+            "Endpoint sets being probed, with their catalogue attributes.",
+            labels=["set_id", "name", "section", "category", "required"],
+        )
+        ratio = GaugeMetricFamily(
+            "intune_endpoint_set_reachable_ratio",
+            "Share of the set's probed endpoints that are up (0..1).",
+            labels=["set_id"],
+        )
+        unprobed = GaugeMetricFamily(
+            "intune_catalogue_unprobed_wildcards",
+            "Wildcard entries of the set with no representative host, so not probed.",
+            labels=["set_id"],
+        )
+        counts: dict[str, list[int]] = {}
+        for set_id, result in self._rows(results):
+            tally = counts.setdefault(set_id, [0, 0])
+            tally[0] += 1 if result.outcome.ok else 0
+            tally[1] += 1
+        for endpoint_set in self._plan.sets:
+            info.add_metric(
+                [
+                    endpoint_set.id,
+                    endpoint_set.name,
+                    endpoint_set.section,
+                    endpoint_set.category.value,
+                    "true" if endpoint_set.required else "false",
+                ],
+                1.0,
+            )
+            unprobed.add_metric([endpoint_set.id], float(len(self._plan.unprobed_wildcards.get(endpoint_set.id, []))))
+            if endpoint_set.id in counts:
+                ok, total = counts[endpoint_set.id]
+                ratio.add_metric([endpoint_set.id], ok / total)
+        edition = GaugeMetricFamily(
+            "intune_catalogue_edition_info",
+            "Edition of Microsoft's endpoint page the built-in catalogue encodes.",
+            labels=["title", "language", "encoded_on"],
+        )
+        if self._catalogue.edition is not None:
+            e = self._catalogue.edition
+            edition.add_metric([e.title, e.language, e.encoded_on], 1.0)
+        yield from (info, ratio, unprobed, edition)
+
+    def _exporter_metrics(
+        self, completed: int, last_duration: float | None, last_finished_at: float | None
+    ) -> Iterator[Metric]:
+        build = GaugeMetricFamily(
+            "intune_exporter_build_info", "Version of the exporter; always 1.", labels=["version"]
+        )
+        build.add_metric([__version__], 1.0)
+        targets = GaugeMetricFamily(
+            "intune_exporter_targets", "Distinct host/port/protocol targets probed each cycle."
+        )
+        targets.add_metric([], float(len(self._plan.targets)))
+        cycles = CounterMetricFamily("intune_exporter_cycles", "Probe cycles completed since start.")
+        cycles.add_metric([], float(completed))
+        yield from (build, targets, cycles)
+        if last_duration is not None and last_finished_at is not None:
+            duration = GaugeMetricFamily(
+                "intune_exporter_cycle_duration_seconds", "Duration of the latest completed probe cycle."
+            )
+            duration.add_metric([], last_duration)
+            finished = GaugeMetricFamily(
+                "intune_exporter_last_cycle_timestamp_seconds", "Unix time the latest probe cycle completed."
+            )
+            finished.add_metric([], last_finished_at)
+            yield from (duration, finished)

@@ -1,0 +1,249 @@
+"""The exporter's configuration file: schema, defaults and cross-checks against the catalogue.
+
+A missing file means the built-in defaults. Every problem becomes one `ConfigError` naming the file,
+the field and the value.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from pathlib import Path
+from typing import Annotated
+
+import pydantic
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+from exporter.catalogue import Catalogue, Cloud, load_builtin, load_file, merge
+from exporter.catalogue.model import HostName, SetId, check_host, check_set_id
+from exporter.durations import parse_duration
+from exporter.errors import ConfigError, from_validation_error, load_yaml_file
+from exporter.probes.result import Phase
+
+DEFAULT_PORT = 10094
+DEFAULT_LISTEN = f"0.0.0.0:{DEFAULT_PORT}"
+BUILTIN_CONFIG = "built-in default configuration"
+
+
+def _duration(value: object) -> object:
+    if isinstance(value, bool):
+        raise ValueError("not a duration; use e.g. '500ms', '30s', '1m30s' or '2h'")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        return parse_duration(value)
+    return value
+
+
+Duration = Annotated[float, BeforeValidator(_duration), Field(gt=0)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Timeouts(_Section):
+    """Per-phase timeouts; an unset phase uses the top-level `timeout`."""
+
+    dns: Duration | None = None
+    connect: Duration | None = None
+    tls: Duration | None = None
+    http: Duration | None = None
+    ntp: Duration | None = None
+
+
+def _ip_address(value: str) -> str:
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise ValueError("not an IP address") from None
+
+
+class DnsSettings(_Section):
+    nameservers: tuple[Annotated[str, AfterValidator(_ip_address)], ...] = ()
+    """Empty: the system resolver configuration (/etc/resolv.conf)."""
+    port: int = Field(default=53, ge=1, le=65535)
+
+
+class TlsSettings(_Section):
+    ca_file: Path | None = None
+    """PEM bundle replacing the public Mozilla roots (certifi) as the trust store."""
+
+
+class SetSelection(_Section):
+    enabled: tuple[SetId, ...] = ()
+    """Sets to probe in addition to those on by default (e.g. 'do-peer')."""
+    disabled: tuple[SetId, ...] = ()
+
+
+class SectionSelection(_Section):
+    disabled: tuple[str, ...] = ()
+
+
+class ExtraEndpoints(_Section):
+    """Hosts and ports added to an existing set, or to a new set when `set_id` is new."""
+
+    set_id: SetId
+    hosts: tuple[HostName, ...] = ()
+    tcp_ports: tuple[Annotated[int, Field(ge=1, le=65535)], ...] = ()
+    udp_ports: tuple[Annotated[int, Field(ge=1, le=65535)], ...] = ()
+    name: str = ""
+    section: str = "Custom"
+    required: bool = False
+
+    @field_validator("set_id")
+    @classmethod
+    def _id(cls, value: str) -> str:
+        return check_set_id(value)
+
+
+TENANT_LOCATION = re.compile(r"^AMSU[A-Z]\d{4}$")
+
+
+class Config(_Section):
+    listen: str = DEFAULT_LISTEN
+    interval: Duration = 60.0
+    jitter: Annotated[float, BeforeValidator(_duration), Field(ge=0)] = 5.0
+    """Each cycle starts `interval` plus a random 0..jitter after the previous one started."""
+    timeout: Duration = 10.0
+    timeouts: Timeouts = Timeouts()
+    concurrency: int = Field(default=32, ge=1, le=1024)
+    sets: SetSelection = SetSelection()
+    sections: SectionSelection = SectionSelection()
+    tenant_location: str | None = None
+    cloud: Cloud = Cloud.PUBLIC
+    dns: DnsSettings = DnsSettings()
+    tls: TlsSettings = TlsSettings()
+    http_path: str = "/"
+    wildcard_representatives: dict[str, tuple[str, ...]] = {}
+    extra_endpoints: tuple[ExtraEndpoints, ...] = ()
+    catalogue_files: tuple[Path, ...] = ()
+    port_remap: dict[Annotated[int, Field(ge=1, le=65535)], Annotated[int, Field(ge=1, le=65535)]] = {}
+    """Catalogue port -> port dialled. For labs and tests only; metric labels keep the catalogue port."""
+    log_level: str = "info"
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        split_listen(value)
+        return value
+
+    @field_validator("tenant_location")
+    @classmethod
+    def _tenant(cls, value: str | None) -> str | None:
+        if value is not None and not TENANT_LOCATION.match(value.upper()):
+            raise ValueError("tenant location must look like 'AMSUA0101' (Intune admin center > Tenant details)")
+        return value.upper() if value else value
+
+    @field_validator("http_path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("must start with '/'")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        if value.lower() not in {"debug", "info", "warning", "error"}:
+            raise ValueError("must be one of debug, info, warning, error")
+        return value.lower()
+
+    @field_validator("wildcard_representatives")
+    @classmethod
+    def _representatives(cls, table: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        for wildcard, hosts in table.items():
+            if not wildcard.startswith("*."):
+                raise ValueError(f"key {wildcard!r} is not a '*.' wildcard")
+            for host in hosts:
+                check_host(host)
+        return table
+
+    def phase_timeout(self, phase: Phase) -> float:
+        value: float | None = getattr(self.timeouts, phase.value)
+        return value if value is not None else self.timeout
+
+
+def split_listen(value: str) -> tuple[str, int]:
+    """'0.0.0.0:10094', ':10094', '[::]:10094' -> (host, port)."""
+    host, sep, port_text = value.rpartition(":")
+    if not sep or not port_text.isdigit() or not 0 <= int(port_text) < 65536:
+        raise ValueError("listen address must be host:port, e.g. '0.0.0.0:10094' or '[::]:10094'")
+    host = host.strip("[]") or "0.0.0.0"
+    return host, int(port_text)
+
+
+class LoadedConfig:
+    """A validated configuration together with the catalogue it selects from."""
+
+    def __init__(self, config: Config, catalogue: Catalogue, source: str) -> None:
+        self.config = config
+        self.catalogue = catalogue
+        self.source = source
+
+
+def load(path: Path | None) -> LoadedConfig:
+    if path is None:
+        return _finish(Config(), BUILTIN_CONFIG, base_dir=Path.cwd())
+    data = load_yaml_file(path)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(path, "", type(data).__name__, "the configuration must be a YAML mapping")
+    try:
+        config = Config.model_validate(data)
+    except pydantic.ValidationError as exc:
+        raise from_validation_error(path, exc) from None
+    return _finish(config, str(path), base_dir=path.parent)
+
+
+def _finish(config: Config, source: str, base_dir: Path) -> LoadedConfig:
+    catalogue = load_builtin()
+    for index, file in enumerate(config.catalogue_files):
+        resolved = file if file.is_absolute() else base_dir / file
+        if not resolved.is_file():
+            raise ConfigError(source, f"catalogue_files[{index}]", str(file), "file not found")
+        catalogue = merge(catalogue, load_file(resolved))
+    if config.tls.ca_file is not None:
+        ca_file = config.tls.ca_file if config.tls.ca_file.is_absolute() else base_dir / config.tls.ca_file
+        if not ca_file.is_file():
+            raise ConfigError(source, "tls.ca_file", str(config.tls.ca_file), "file not found")
+        config = config.model_copy(update={"tls": TlsSettings(ca_file=ca_file)})
+    known = {endpoint_set.id for endpoint_set in catalogue.sets}
+    extra_ids = {extra.set_id for extra in config.extra_endpoints}
+    for field_name, ids in (("sets.enabled", config.sets.enabled), ("sets.disabled", config.sets.disabled)):
+        for index, set_id in enumerate(ids):
+            if set_id not in known and set_id not in extra_ids:
+                raise ConfigError(source, f"{field_name}[{index}]", set_id, _unknown_set(known))
+    sections = {endpoint_set.section for endpoint_set in catalogue.sets} | {
+        extra.section for extra in config.extra_endpoints
+    }
+    for index, section in enumerate(config.sections.disabled):
+        if section not in sections:
+            raise ConfigError(
+                source, f"sections.disabled[{index}]", section, f"unknown section; known: {sorted(sections)}"
+            )
+    if config.tenant_location is not None and not asu_sets_for(catalogue, config.tenant_location):
+        raise ConfigError(
+            source, "tenant_location", config.tenant_location, "no Azure Scale Unit set in the catalogue serves it"
+        )
+    return LoadedConfig(config, catalogue, source)
+
+
+def _unknown_set(known: set[str]) -> str:
+    return f"unknown set id; known ids: {', '.join(sorted(known, key=_id_order))}"
+
+
+def _id_order(set_id: str) -> tuple[int, int, str]:
+    return (0, int(set_id), "") if set_id.isdigit() else (1, 0, set_id)
+
+
+def asu_sets_for(catalogue: Catalogue, tenant_location: str) -> list[str]:
+    """Sets serving a tenant location: the set listing the code, else the set whose codes share its region
+    prefix (e.g. 'AMSUB' is Europe), so a scale unit newer than the catalogue still finds its region."""
+    exact = [s.id for s in catalogue.sets if tenant_location in s.scale_units]
+    if exact:
+        return exact
+    prefix = tenant_location[:5]
+    return [s.id for s in catalogue.sets if any(unit.startswith(prefix) for unit in s.scale_units)]
+

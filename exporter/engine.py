@@ -1,0 +1,177 @@
+"""Runs probe cycles: resolve every host once, then probe every target, under one concurrency limit.
+
+Results land in a `ResultStore` as each target finishes; scrapes read the store and never wait for probes.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import random
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+
+import anyio
+
+from exporter.probes.dns import resolve
+from exporter.probes.http import probe_http
+from exporter.probes.ntp import probe_ntp
+from exporter.probes.result import Phase, ProbeOutcome
+from exporter.probes.settings import ProbeSettings
+from exporter.probes.tcp import probe_tcp
+from exporter.probes.tls import probe_tls
+from exporter.targets import Protocol, Target, TargetPlan
+
+log = logging.getLogger(__name__)
+
+Probe = Callable[[str, str, int, ProbeSettings], Awaitable[ProbeOutcome]]
+
+
+async def _https(host: str, address: str, port: int, settings: ProbeSettings) -> ProbeOutcome:
+    handshake = await probe_tls(host, address, port, settings)
+    if not handshake.ok:
+        return handshake
+    request = await probe_http(host, address, port, settings, scheme="https")
+    return combine(handshake, request)
+
+
+async def _http(host: str, address: str, port: int, settings: ProbeSettings) -> ProbeOutcome:
+    connect = await probe_tcp(host, address, port, settings)
+    if not connect.ok:
+        return connect
+    return combine(connect, await probe_http(host, address, port, settings, scheme="http"))
+
+
+PROBES: dict[Protocol, Probe] = {
+    Protocol.TCP: probe_tcp,
+    Protocol.TLS: probe_tls,
+    Protocol.HTTP: _http,
+    Protocol.HTTPS: _https,
+    Protocol.NTP: probe_ntp,
+}
+
+
+def combine(first: ProbeOutcome, second: ProbeOutcome) -> ProbeOutcome:
+    """Outcome of two steps run one after the other: phases add up, the second step decides success."""
+    return replace(
+        second,
+        phases={**first.phases, **second.phases},
+        addresses=second.addresses or first.addresses,
+        certificate=second.certificate or first.certificate,
+        http_status=second.http_status if second.http_status is not None else first.http_status,
+        ntp_offset=second.ntp_offset if second.ntp_offset is not None else first.ntp_offset,
+    )
+
+
+@dataclass(frozen=True)
+class TargetResult:
+    target: Target
+    outcome: ProbeOutcome
+    address: str
+    """The resolved address that was dialled ('' when resolution failed)."""
+    finished_at: float
+    """Unix time the probe finished."""
+
+
+@dataclass
+class CycleStats:
+    completed: int = 0
+    last_duration: float | None = None
+    last_finished_at: float | None = None
+
+
+@dataclass
+class ResultStore:
+    """Latest result per target. Written by the probe loop, read by scrapes from other threads."""
+
+    _results: dict[Target, TargetResult] = field(default_factory=dict)
+    _stats: CycleStats = field(default_factory=CycleStats)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def put(self, result: TargetResult) -> None:
+        with self._lock:
+            self._results[result.target] = result
+
+    def cycle_done(self, duration: float) -> None:
+        with self._lock:
+            self._stats = CycleStats(self._stats.completed + 1, duration, time.time())
+
+    def retain(self, targets: set[Target]) -> None:
+        with self._lock:
+            self._results = {t: r for t, r in self._results.items() if t in targets}
+
+    def snapshot(self) -> tuple[dict[Target, TargetResult], CycleStats]:
+        with self._lock:
+            return dict(self._results), replace(self._stats)
+
+    @property
+    def ready(self) -> bool:
+        with self._lock:
+            return self._stats.completed > 0
+
+
+def pick_address(addresses: tuple[str, ...]) -> str:
+    """IPv4 first: corporate egress paths are IPv4 far more often than not."""
+    ordered = sorted(addresses, key=lambda a: (ipaddress.ip_address(a).version, a))
+    return ordered[0]
+
+
+async def run_cycle(plan: TargetPlan, settings: ProbeSettings, store: ResultStore, concurrency: int) -> float:
+    """Probe every target once; returns the cycle's duration in seconds."""
+    started = time.monotonic()
+    limiter = anyio.CapacityLimiter(concurrency)
+    resolved: dict[str, ProbeOutcome] = {}
+
+    async def resolve_one(host: str) -> None:
+        async with limiter:
+            resolved[host] = await resolve(host, settings)
+
+    async with anyio.create_task_group() as group:
+        for host in plan.hosts:
+            group.start_soon(resolve_one, host)
+
+    async def probe_one(target: Target) -> None:
+        lookup = resolved[target.host]
+        if not lookup.ok:
+            store.put(TargetResult(target, lookup, "", time.time()))
+            return
+        address = pick_address(lookup.addresses)
+        async with limiter:
+            outcome = await PROBES[target.protocol](target.host, address, target.port, settings)
+        outcome = replace(outcome, phases={Phase.DNS: lookup.phases[Phase.DNS], **outcome.phases})
+        outcome = replace(outcome, addresses=lookup.addresses)
+        if not outcome.ok:
+            log.debug("%s:%d/%s failed: %s %s", target.host, target.port, target.protocol, outcome.reason,
+                      outcome.detail)
+        store.put(TargetResult(target, outcome, address, time.time()))
+
+    async with anyio.create_task_group() as group:
+        for target in plan.targets:
+            group.start_soon(probe_one, target)
+    duration = time.monotonic() - started
+    store.cycle_done(duration)
+    return duration
+
+
+async def run_forever(
+    plan: TargetPlan,
+    settings: ProbeSettings,
+    store: ResultStore,
+    *,
+    concurrency: int,
+    interval: float,
+    jitter: float,
+) -> None:
+    """Cycle until cancelled. A cycle longer than the interval is followed at once by the next."""
+    store.retain(set(plan.targets))
+    while True:
+        started = time.monotonic()
+        duration = await run_cycle(plan, settings, store, concurrency)
+        failed = sum(1 for r in store.snapshot()[0].values() if not r.outcome.ok)
+        log.info("cycle done in %.2fs: %d targets, %d failing", duration, len(plan.targets), failed)
+        if duration > interval:
+            log.warning("cycle took %.1fs, longer than the %.0fs interval", duration, interval)
+        delay = interval + random.uniform(0, jitter) - (time.monotonic() - started)
+        await anyio.sleep(max(delay, 0))
