@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TextIO
 
-from exporter.engine import TargetResult
+from exporter.results import TargetResult
 from exporter.targets import TargetPlan
 
 

@@ -18,7 +18,8 @@ from exporter.catalogue.export import to_csv, to_json
 from exporter.check import failed_required, render, reports
 from exporter.collector import ExporterCollector
 from exporter.config import DEFAULT_LISTEN, LoadedConfig, load, split_listen
-from exporter.engine import ResultStore, run_cycle, run_forever
+from exporter.engine import run_cycle, run_forever
+from exporter.results import ResultStore
 from exporter.errors import ConfigError
 from exporter.runtime import probe_settings
 from exporter.server import MetricsServer, make_app

@@ -13,7 +13,7 @@ from prometheus_client.registry import Collector
 
 from exporter import __version__
 from exporter.catalogue import Catalogue
-from exporter.engine import ResultStore, TargetResult
+from exporter.results import ResultStore, TargetResult
 from exporter.probes.result import Phase
 from exporter.targets import Target, TargetPlan
 

@@ -8,10 +8,9 @@ from __future__ import annotations
 import ipaddress
 import logging
 import random
-import threading
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 import anyio
 
@@ -22,6 +21,7 @@ from exporter.probes.result import Phase, ProbeOutcome
 from exporter.probes.settings import ProbeSettings
 from exporter.probes.tcp import probe_tcp
 from exporter.probes.tls import probe_tls
+from exporter.results import ResultStore, TargetResult
 from exporter.targets import Protocol, Target, TargetPlan
 
 log = logging.getLogger(__name__)
@@ -63,53 +63,6 @@ def combine(first: ProbeOutcome, second: ProbeOutcome) -> ProbeOutcome:
         http_status=second.http_status if second.http_status is not None else first.http_status,
         ntp_offset=second.ntp_offset if second.ntp_offset is not None else first.ntp_offset,
     )
-
-
-@dataclass(frozen=True)
-class TargetResult:
-    target: Target
-    outcome: ProbeOutcome
-    address: str
-    """The resolved address that was dialled ('' when resolution failed)."""
-    finished_at: float
-    """Unix time the probe finished."""
-
-
-@dataclass
-class CycleStats:
-    completed: int = 0
-    last_duration: float | None = None
-    last_finished_at: float | None = None
-
-
-@dataclass
-class ResultStore:
-    """Latest result per target. Written by the probe loop, read by scrapes from other threads."""
-
-    _results: dict[Target, TargetResult] = field(default_factory=dict)
-    _stats: CycleStats = field(default_factory=CycleStats)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def put(self, result: TargetResult) -> None:
-        with self._lock:
-            self._results[result.target] = result
-
-    def cycle_done(self, duration: float) -> None:
-        with self._lock:
-            self._stats = CycleStats(self._stats.completed + 1, duration, time.time())
-
-    def retain(self, targets: set[Target]) -> None:
-        with self._lock:
-            self._results = {t: r for t, r in self._results.items() if t in targets}
-
-    def snapshot(self) -> tuple[dict[Target, TargetResult], CycleStats]:
-        with self._lock:
-            return dict(self._results), replace(self._stats)
-
-    @property
-    def ready(self) -> bool:
-        with self._lock:
-            return self._stats.completed > 0
 
 
 def pick_address(addresses: tuple[str, ...]) -> str:

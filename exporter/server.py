@@ -13,7 +13,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from prometheus_client import CollectorRegistry, make_wsgi_app
 
 from exporter import __version__
-from exporter.engine import ResultStore
+from exporter.results import ResultStore
 
 StartResponse = Callable[..., Any]
 

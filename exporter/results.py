@@ -1,0 +1,57 @@
+"""Latest probe result per target, shared between the probe loop and scrapes."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field, replace
+
+from exporter.probes.result import ProbeOutcome
+from exporter.targets import Target
+
+
+@dataclass(frozen=True)
+class TargetResult:
+    target: Target
+    outcome: ProbeOutcome
+    address: str
+    """The resolved address that was dialled ('' when resolution failed)."""
+    finished_at: float
+    """Unix time the probe finished."""
+
+
+@dataclass
+class CycleStats:
+    completed: int = 0
+    last_duration: float | None = None
+    last_finished_at: float | None = None
+
+
+@dataclass
+class ResultStore:
+    """Latest result per target. Written by the probe loop, read by scrapes from other threads."""
+
+    _results: dict[Target, TargetResult] = field(default_factory=dict)
+    _stats: CycleStats = field(default_factory=CycleStats)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def put(self, result: TargetResult) -> None:
+        with self._lock:
+            self._results[result.target] = result
+
+    def cycle_done(self, duration: float) -> None:
+        with self._lock:
+            self._stats = CycleStats(self._stats.completed + 1, duration, time.time())
+
+    def retain(self, targets: set[Target]) -> None:
+        with self._lock:
+            self._results = {t: r for t, r in self._results.items() if t in targets}
+
+    def snapshot(self) -> tuple[dict[Target, TargetResult], CycleStats]:
+        with self._lock:
+            return dict(self._results), replace(self._stats)
+
+    @property
+    def ready(self) -> bool:
+        with self._lock:
+            return self._stats.completed > 0
