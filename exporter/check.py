@@ -50,8 +50,16 @@ def reports(plan: TargetPlan, results: dict[object, TargetResult]) -> list[SetRe
             verdict = Verdict.FAIL
         unprobed = plan.unprobed_wildcards.get(endpoint_set.id, [])
         out.append(
-            SetReport(endpoint_set.id, endpoint_set.name, endpoint_set.required, verdict, up, len(probed),
-                      failures, unprobed)
+            SetReport(
+                endpoint_set.id,
+                endpoint_set.name,
+                endpoint_set.required,
+                verdict,
+                up,
+                len(probed),
+                failures,
+                unprobed,
+            )
         )
     return out
 
@@ -69,13 +77,14 @@ def render(set_reports: list[SetReport], out: TextIO) -> None:
         name = report.name if len(report.name) <= name_width else report.name[: name_width - 1] + "~"
         required = "yes" if report.required else "no"
         counts = f"{report.up}/{report.total}"
-        out.write(
-            f"{report.set_id:<{id_width}}  {name:<{name_width}}  {required:<8}  {report.verdict:<8}  {counts:>7}\n"
-        )
+        columns = f"{report.set_id:<{id_width}}  {name:<{name_width}}  {required:<8}  {report.verdict:<8}"
+        out.write(f"{columns}  {counts:>7}\n")
         for failure in report.failures:
             out.write(f"{'':<{id_width}}    - {failure}\n")
         if report.unprobed:
-            out.write(f"{'':<{id_width}}    ? not probed (no representative host): {', '.join(report.unprobed)}\n")
+            out.write(
+                f"{'':<{id_width}}    ? not probed (no representative host): {', '.join(report.unprobed)}\n"
+            )
     failing = [r for r in set_reports if r.verdict in (Verdict.FAIL, Verdict.PARTIAL)]
     required_failing = [r.set_id for r in failing if r.required]
     out.write(

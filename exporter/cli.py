@@ -19,8 +19,8 @@ from exporter.check import failed_required, render, reports
 from exporter.collector import ExporterCollector
 from exporter.config import DEFAULT_LISTEN, LoadedConfig, load, split_listen
 from exporter.engine import run_cycle, run_forever
-from exporter.results import ResultStore
 from exporter.errors import ConfigError
+from exporter.results import ResultStore
 from exporter.runtime import probe_settings
 from exporter.server import MetricsServer, make_app
 from exporter.targets import TargetPlan, build_plan
@@ -35,7 +35,7 @@ EXIT_USAGE = 2
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="intune-exporter",
-        description="Probe the network endpoints Microsoft Intune devices need and export the results to Prometheus.",
+        description="Probe the endpoints Microsoft Intune devices need; export the results to Prometheus.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -44,7 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     _config_flag(serve)
     serve.add_argument("--listen", help=f"address to serve on (default from config, else {DEFAULT_LISTEN})")
 
-    check = commands.add_parser("check", help="probe once, print a verdict per endpoint set, exit 1 on failures")
+    check = commands.add_parser(
+        "check", help="probe once, print a verdict per endpoint set, exit 1 on failures"
+    )
     _config_flag(check)
 
     config = commands.add_parser("config", help="configuration commands")
@@ -52,8 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
     _config_flag(config_commands.add_parser("check", help="validate the configuration without probing"))
 
     catalogue = commands.add_parser("catalogue", help="catalogue commands")
-    catalogue_commands = catalogue.add_subparsers(dest="catalogue_command", metavar="SUBCOMMAND", required=True)
-    export = catalogue_commands.add_parser("export", help="print the catalogue (as the configuration selects it)")
+    catalogue_commands = catalogue.add_subparsers(
+        dest="catalogue_command", metavar="SUBCOMMAND", required=True
+    )
+    export = catalogue_commands.add_parser(
+        "export", help="print the catalogue (as the configuration selects it)"
+    )
     _config_flag(export)
     export.add_argument("--format", choices=["json", "csv"], default="json")
     return parser
@@ -142,7 +148,12 @@ def _serve(loaded: LoadedConfig, listen: str) -> int:
     server.start()
     log.info(
         "serving on %s:%d (%s): %d sets, %d targets, interval %.0fs",
-        host, server.port, loaded.source, len(plan.sets), len(plan.targets), config.interval,
+        host,
+        server.port,
+        loaded.source,
+        len(plan.sets),
+        len(plan.targets),
+        config.interval,
     )
     for set_id, wildcards in plan.unprobed_wildcards.items():
         if wildcards:
@@ -161,7 +172,12 @@ async def _run_until_signal(loaded: LoadedConfig, plan: TargetPlan, store: Resul
     async with anyio.create_task_group() as group:
         group.start_soon(
             lambda: run_forever(
-                plan, settings, store, concurrency=config.concurrency, interval=config.interval, jitter=config.jitter
+                plan,
+                settings,
+                store,
+                concurrency=config.concurrency,
+                interval=config.interval,
+                jitter=config.jitter,
             )
         )
         with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:

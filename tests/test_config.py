@@ -14,8 +14,8 @@ DATA = Path(__file__).parent / "data" / "config"
 
 INVALID = {
     "invalid-unknown-key.yml": "invalid-unknown-key.yml: field 'bogus_key': unknown key",
-    "invalid-wrong-type.yml": "field 'concurrency': Input should be a valid integer, unable to parse string as an "
-    "integer (got 'lots')",
+    "invalid-wrong-type.yml": "field 'concurrency': Input should be a valid integer, unable to parse string "
+    "as an integer (got 'lots')",
     "invalid-unknown-set.yml": "field 'sets.disabled[0]': unknown set id; known ids: 56, 59, 97,",
     "invalid-bad-duration.yml": "field 'interval': not a duration; use e.g. '500ms', '30s', '1m30s' or '2h' "
     "(got '5 minutes')",

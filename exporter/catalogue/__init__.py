@@ -46,9 +46,14 @@ def parse(source: str | Path, data: Any) -> Catalogue:
     if not isinstance(data, dict):
         raise ConfigError(source, "", type(data).__name__, "a catalogue must be a YAML mapping with 'sets'")
     try:
-        return Catalogue.model_validate(data)
+        catalogue = Catalogue.model_validate(data)
     except pydantic.ValidationError as exc:
         raise from_validation_error(source, exc) from None
+    duplicate = catalogue.duplicate_id()
+    if duplicate is not None:
+        index, set_id = duplicate
+        raise ConfigError(source, f"sets[{index}].id", set_id, "an earlier set has the same id")
+    return catalogue
 
 
 def load_builtin() -> Catalogue:
@@ -61,7 +66,9 @@ def load_file(path: Path) -> Catalogue:
 
 
 def merge(base: Catalogue, extra: Catalogue) -> Catalogue:
-    """Sets of `extra` replace base sets with the same id or are appended; rules and representatives add up."""
+    """Sets of `extra` replace base sets of the same id, or are appended.
+
+    Flag rules and wildcard representatives add up."""
     replaced = {endpoint_set.id: endpoint_set for endpoint_set in extra.sets}
     sets = [replaced.pop(s.id, s) for s in base.sets] + [s for s in extra.sets if s.id in replaced]
     representatives = {**base.wildcard_representatives, **extra.wildcard_representatives}

@@ -7,10 +7,19 @@ import re
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+)
 
 SET_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
-HOST = re.compile(r"^(\*\.)?([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?\.)+[a-z][a-z0-9-]*[a-z0-9]$", re.IGNORECASE)
+HOST = re.compile(
+    r"^(\*\.)?([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?\.)+[a-z][a-z0-9-]*[a-z0-9]$", re.IGNORECASE
+)
 SCALE_UNIT = re.compile(r"^AMSU[A-Z]\d{4}$")
 
 
@@ -133,14 +142,14 @@ class Catalogue(_Strict):
     wildcard_representatives: dict[str, tuple[str, ...]] = {}
     """Default concrete hosts probed for a wildcard when its own set lists none."""
 
-    @model_validator(mode="after")
-    def _unique_ids(self) -> Catalogue:
+    def duplicate_id(self) -> tuple[int, str] | None:
+        """Index and id of the first set whose id an earlier set already has."""
         seen: set[str] = set()
         for index, endpoint_set in enumerate(self.sets):
             if endpoint_set.id in seen:
-                raise ValueError(f"sets[{index}].id: set id {endpoint_set.id!r} appears twice")
+                return index, endpoint_set.id
             seen.add(endpoint_set.id)
-        return self
+        return None
 
     @field_validator("wildcard_representatives")
     @classmethod
