@@ -13,8 +13,8 @@ from prometheus_client.registry import Collector
 
 from exporter import __version__
 from exporter.catalogue import Catalogue
-from exporter.results import ResultStore, TargetResult
 from exporter.probes.result import Phase
+from exporter.results import ResultStore, TargetResult
 from exporter.targets import Target, TargetPlan
 
 ENDPOINT_LABELS = ["set_id", "host", "port", "protocol"]
@@ -43,7 +43,9 @@ class ExporterCollector(Collector):
 
     def _endpoint_metrics(self, results: dict[Target, TargetResult]) -> Iterator[Metric]:
         up = GaugeMetricFamily(
-            "intune_endpoint_up", "1 if the latest probe of the endpoint succeeded, else 0.", labels=ENDPOINT_LABELS
+            "intune_endpoint_up",
+            "1 if the latest probe of the endpoint succeeded, else 0.",
+            labels=ENDPOINT_LABELS,
         )
         duration = GaugeMetricFamily(
             "intune_endpoint_probe_duration_seconds",
@@ -141,7 +143,9 @@ class ExporterCollector(Collector):
                 ],
                 1.0,
             )
-            unprobed.add_metric([endpoint_set.id], float(len(self._plan.unprobed_wildcards.get(endpoint_set.id, []))))
+            unprobed.add_metric(
+                [endpoint_set.id], float(len(self._plan.unprobed_wildcards.get(endpoint_set.id, [])))
+            )
             if endpoint_set.id in counts:
                 ok, total = counts[endpoint_set.id]
                 ratio.add_metric([endpoint_set.id], ok / total)

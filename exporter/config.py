@@ -132,7 +132,9 @@ class Config(_Section):
     @classmethod
     def _tenant(cls, value: str | None) -> str | None:
         if value is not None and not TENANT_LOCATION.match(value.upper()):
-            raise ValueError("tenant location must look like 'AMSUA0101' (Intune admin center > Tenant details)")
+            raise ValueError(
+                "tenant location must look like 'AMSUA0101' (Intune admin center > Tenant details)"
+            )
         return value.upper() if value else value
 
     @field_validator("http_path")
@@ -225,7 +227,10 @@ def _finish(config: Config, source: str, base_dir: Path) -> LoadedConfig:
             )
     if config.tenant_location is not None and not asu_sets_for(catalogue, config.tenant_location):
         raise ConfigError(
-            source, "tenant_location", config.tenant_location, "no Azure Scale Unit set in the catalogue serves it"
+            source,
+            "tenant_location",
+            config.tenant_location,
+            "no Azure Scale Unit set in the catalogue serves it",
         )
     return LoadedConfig(config, catalogue, source)
 
@@ -246,4 +251,3 @@ def asu_sets_for(catalogue: Catalogue, tenant_location: str) -> list[str]:
         return exact
     prefix = tenant_location[:5]
     return [s.id for s in catalogue.sets if any(unit.startswith(prefix) for unit in s.scale_units)]
-

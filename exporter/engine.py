@@ -96,8 +96,14 @@ async def run_cycle(plan: TargetPlan, settings: ProbeSettings, store: ResultStor
         outcome = replace(outcome, phases={Phase.DNS: lookup.phases[Phase.DNS], **outcome.phases})
         outcome = replace(outcome, addresses=lookup.addresses)
         if not outcome.ok:
-            log.debug("%s:%d/%s failed: %s %s", target.host, target.port, target.protocol, outcome.reason,
-                      outcome.detail)
+            log.debug(
+                "%s:%d/%s failed: %s %s",
+                target.host,
+                target.port,
+                target.protocol,
+                outcome.reason,
+                outcome.detail,
+            )
         store.put(TargetResult(target, outcome, address, time.time()))
 
     async with anyio.create_task_group() as group:

@@ -27,11 +27,13 @@ class _Server6(_ThreadingServer):
 
 
 class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - signature from the base class
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
 
-def make_app(registry: CollectorRegistry, store: ResultStore, summary: Callable[[], str]) -> Callable[..., Any]:
+def make_app(
+    registry: CollectorRegistry, store: ResultStore, summary: Callable[[], str]
+) -> Callable[..., Any]:
     metrics = make_wsgi_app(registry)
 
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:

@@ -108,8 +108,10 @@ def _with_extra_endpoints(config: Config, catalogue: Catalogue) -> list[Endpoint
             by_id[extra.set_id] = existing.model_copy(
                 update={
                     "urls": existing.urls + tuple(h for h in extra.hosts if h not in existing.urls),
-                    "tcp_ports": existing.tcp_ports + tuple(p for p in extra.tcp_ports if p not in existing.tcp_ports),
-                    "udp_ports": existing.udp_ports + tuple(p for p in extra.udp_ports if p not in existing.udp_ports),
+                    "tcp_ports": existing.tcp_ports
+                    + tuple(p for p in extra.tcp_ports if p not in existing.tcp_ports),
+                    "udp_ports": existing.udp_ports
+                    + tuple(p for p in extra.udp_ports if p not in existing.udp_ports),
                 }
             )
     return [by_id[set_id] for set_id in order]
@@ -150,7 +152,9 @@ def build_plan(config: Config, catalogue: Catalogue) -> TargetPlan:
 
 
 def _targets_for(host: str, endpoint_set: EndpointSet, entry: str, plan: TargetPlan) -> list[Target]:
-    targets = [Target(host, port, TCP_PORT_PROTOCOLS.get(port, Protocol.TCP)) for port in endpoint_set.tcp_ports]
+    targets = [
+        Target(host, port, TCP_PORT_PROTOCOLS.get(port, Protocol.TCP)) for port in endpoint_set.tcp_ports
+    ]
     for port in endpoint_set.udp_ports:
         protocol = UDP_PORT_PROTOCOLS.get(port)
         if protocol is None:

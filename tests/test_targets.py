@@ -52,7 +52,9 @@ def test_wildcard_uses_a_host_of_its_own_set(tmp_path: Path) -> None:
 def test_wildcard_uses_the_default_table_then_the_configuration(tmp_path: Path) -> None:
     plan, _ = plan_for(tmp_path)
     assert Target("download.windowsupdate.com", 443, Protocol.HTTPS) in plan.targets
-    plan, _ = plan_for(tmp_path, 'wildcard_representatives:\n  "*.windowsupdate.com": [au.windowsupdate.com]\n')
+    plan, _ = plan_for(
+        tmp_path, 'wildcard_representatives:\n  "*.windowsupdate.com": [au.windowsupdate.com]\n'
+    )
     assert Target("au.windowsupdate.com", 443, Protocol.HTTPS) in plan.targets
     assert Target("download.windowsupdate.com", 443, Protocol.HTTPS) not in plan.targets
 
@@ -90,7 +92,9 @@ def test_cloud_selects_gcc_sets(tmp_path: Path) -> None:
 
 
 def test_switches_for_sets_and_sections(tmp_path: Path) -> None:
-    plan, _ = plan_for(tmp_path, 'sets:\n  enabled: [do-peer]\n  disabled: ["150"]\nsections:\n  disabled: [Apple]\n')
+    plan, _ = plan_for(
+        tmp_path, 'sets:\n  enabled: [do-peer]\n  disabled: ["150"]\nsections:\n  disabled: [Apple]\n'
+    )
     ids = set_ids(plan)
     assert "do-peer" in ids
     assert "150" not in ids
@@ -109,5 +113,7 @@ def test_extra_endpoints_add_to_a_set_or_create_one(tmp_path: Path) -> None:
     corp = next(s for s in plan.sets if s.id == "corp-proxy")
     assert corp.required
     assert Target("proxy.corp.example", 8080, Protocol.TCP) in plan.targets
-    assert {m.set_id for m in plan.targets[Target("extra.manage.microsoft.com", 443, Protocol.HTTPS)]} == {"163"}
+    assert {m.set_id for m in plan.targets[Target("extra.manage.microsoft.com", 443, Protocol.HTTPS)]} == {
+        "163"
+    }
     assert [(u.set_id, u.port) for u in plan.unprobeable_ports] == [("peers", 3544)]
