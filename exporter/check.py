@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import TextIO
 
 from exporter.results import TargetResult
-from exporter.targets import TargetPlan
+from exporter.targets import Target, TargetPlan
 
 
 class Verdict(StrEnum):
@@ -29,7 +29,7 @@ class SetReport:
     unprobed: list[str]
 
 
-def reports(plan: TargetPlan, results: dict[object, TargetResult]) -> list[SetReport]:
+def reports(plan: TargetPlan, results: dict[Target, TargetResult]) -> list[SetReport]:
     out = []
     for endpoint_set in plan.sets:
         targets = plan.targets_of(endpoint_set.id)

@@ -116,7 +116,7 @@ def _check(loaded: LoadedConfig) -> int:
     settings = probe_settings(loaded.config)
     duration = anyio.run(run_cycle, plan, settings, store, loaded.config.concurrency)
     results, _ = store.snapshot()
-    set_reports = reports(plan, dict(results))
+    set_reports = reports(plan, results)
     render(set_reports, sys.stdout)
     print(f"{len(plan.targets)} targets probed in {duration:.1f}s")
     return EXIT_FAILED if failed_required(set_reports) else EXIT_OK

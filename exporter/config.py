@@ -71,6 +71,8 @@ class TlsSettings(_Section):
 
 
 class SetSelection(_Section):
+    only: tuple[SetId, ...] = ()
+    """When not empty, probe these sets and no others."""
     enabled: tuple[SetId, ...] = ()
     """Sets to probe in addition to those on by default (e.g. 'do-peer')."""
     disabled: tuple[SetId, ...] = ()
@@ -213,7 +215,12 @@ def _finish(config: Config, source: str, base_dir: Path) -> LoadedConfig:
         config = config.model_copy(update={"tls": TlsSettings(ca_file=ca_file)})
     known = {endpoint_set.id for endpoint_set in catalogue.sets}
     extra_ids = {extra.set_id for extra in config.extra_endpoints}
-    for field_name, ids in (("sets.enabled", config.sets.enabled), ("sets.disabled", config.sets.disabled)):
+    selections = {
+        "sets.only": config.sets.only,
+        "sets.enabled": config.sets.enabled,
+        "sets.disabled": config.sets.disabled,
+    }
+    for field_name, ids in selections.items():
         for index, set_id in enumerate(ids):
             if set_id not in known and set_id not in extra_ids:
                 raise ConfigError(source, f"{field_name}[{index}]", set_id, _unknown_set(known))

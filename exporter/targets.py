@@ -75,6 +75,8 @@ def selected_sets(config: Config, catalogue: Catalogue) -> list[EndpointSet]:
     chosen = []
     for endpoint_set in sets:
         on = endpoint_set.enabled_by_default or endpoint_set.id in config.sets.enabled
+        if config.sets.only:
+            on = endpoint_set.id in config.sets.only
         if endpoint_set.id in config.sets.disabled or endpoint_set.section in config.sections.disabled:
             on = False
         if config.cloud not in endpoint_set.clouds:
@@ -136,7 +138,7 @@ def build_plan(config: Config, catalogue: Catalogue) -> TargetPlan:
         unprobed: list[str] = []
         for entry in endpoint_set.urls:
             flags = entry_flags(catalogue, endpoint_set, entry)
-            hosts = (entry,)
+            hosts: tuple[str, ...] = (entry,)
             if entry.startswith("*."):
                 hosts = representatives(entry, endpoint_set, config, catalogue)
                 if not hosts:

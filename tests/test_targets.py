@@ -102,6 +102,12 @@ def test_switches_for_sets_and_sections(tmp_path: Path) -> None:
     assert not any(t.host.endswith("apple.com") for t in plan.targets)
 
 
+def test_only_selects_exactly_the_named_sets(tmp_path: Path) -> None:
+    plan, _ = plan_for(tmp_path, 'sets:\n  only: ["163", do-peer, "188"]\n')
+    # `only` also turns on sets that are off by default; the cloud still rules out GCC-only sets.
+    assert set_ids(plan) == ["163", "do-peer"]
+
+
 def test_extra_endpoints_add_to_a_set_or_create_one(tmp_path: Path) -> None:
     plan, _ = plan_for(
         tmp_path,

@@ -1,0 +1,68 @@
+"""What a leaf certificate says: names, issuer, expiry, and whether it covers a host name."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+
+from exporter.probes.result import Certificate
+
+
+def describe_certificate(der: bytes, host: str, *, verified: bool) -> Certificate:
+    """Summary of a DER certificate presented for `host`. Raises ValueError if it does not parse."""
+    cert = x509.load_der_x509_certificate(der)
+    return Certificate(
+        subject_cn=_first(cert.subject, NameOID.COMMON_NAME),
+        issuer_cn=_first(cert.issuer, NameOID.COMMON_NAME),
+        issuer_org=_first(cert.issuer, NameOID.ORGANIZATION_NAME),
+        not_after=cert.not_valid_after_utc.timestamp(),
+        verified=verified,
+        # A verified handshake checked the name already (the trust context has check_hostname on).
+        hostname_matches=verified or hostname_matches(cert, host),
+    )
+
+
+def hostname_matches(cert: x509.Certificate, host: str) -> bool:
+    """Whether `cert` is valid for `host`, by the rules OpenSSL applies for Python's ssl module.
+
+    DNS names from subjectAltName, a '*' allowed only as the whole left-most label and matching exactly
+    one label; IP addresses only against IP entries; the subject CN only when there is no DNS name at all.
+    """
+    try:
+        san: x509.SubjectAlternativeName | None = cert.extensions.get_extension_for_class(
+            x509.SubjectAlternativeName
+        ).value
+    except x509.ExtensionNotFound:
+        san = None
+    name = host.rstrip(".").lower()
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        address = None
+    if address is not None:
+        return san is not None and address in san.get_values_for_type(x509.IPAddress)
+    patterns = san.get_values_for_type(x509.DNSName) if san is not None else []
+    if not patterns:
+        common_name = _first(cert.subject, NameOID.COMMON_NAME)
+        patterns = [common_name] if common_name else []
+    return any(_dns_name_matches(pattern, name) for pattern in patterns)
+
+
+def _dns_name_matches(pattern: str, name: str) -> bool:
+    pattern = pattern.rstrip(".").lower()
+    if not pattern.startswith("*."):
+        return "*" not in pattern and pattern == name
+    parent = pattern[2:]
+    label, _, rest = name.partition(".")
+    # '*.com' is too broad to honour, as in OpenSSL.
+    return "." in parent and "*" not in parent and bool(label) and rest == parent
+
+
+def _first(name: x509.Name, oid: x509.ObjectIdentifier) -> str:
+    attributes = name.get_attributes_for_oid(oid)
+    if not attributes:
+        return ""
+    value = attributes[0].value
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value

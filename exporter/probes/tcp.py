@@ -1,0 +1,44 @@
+"""TCP probe: can we open a connection to the pinned address at all?"""
+
+from __future__ import annotations
+
+import time
+
+import anyio
+from anyio.abc import SocketStream
+
+from exporter.probes.failures import ProbeFailed, connect_failure
+from exporter.probes.result import Phase, ProbeOutcome, Reason
+from exporter.probes.settings import ProbeSettings
+
+
+async def probe_tcp(host: str, address: str, port: int, settings: ProbeSettings) -> ProbeOutcome:
+    """Connect to `address` on the dialled port for catalogue `port`, then hang up at once."""
+    started = time.perf_counter()
+    try:
+        stream = await connect(address, settings.dial_port(port), settings.timeouts[Phase.CONNECT])
+    except ProbeFailed as failure:
+        return ProbeOutcome.failure(failure.reason, failure.detail)
+    elapsed = time.perf_counter() - started
+    await anyio.aclose_forcefully(stream)
+    return ProbeOutcome(ok=True, phases={Phase.CONNECT: elapsed})
+
+
+async def connect(address: str, port: int, timeout: float) -> SocketStream:
+    """A TCP connection to `address`, or ProbeFailed with a CONNECT_* reason."""
+    try:
+        with anyio.fail_after(timeout):
+            return await anyio.connect_tcp(address, port)
+    except TimeoutError as exc:
+        if exc.errno is None:  # our deadline, not the kernel's ETIMEDOUT
+            raise ProbeFailed(Reason.CONNECT_TIMEOUT, f"no connection within {timeout:g}s") from None
+        raise _classified(exc) from None
+    except (OSError, ExceptionGroup) as exc:
+        raise _classified(exc) from None
+
+
+def _classified(exc: BaseException) -> ProbeFailed:
+    failure = connect_failure(exc)
+    if failure is None:
+        raise exc
+    return failure

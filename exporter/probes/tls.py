@@ -1,0 +1,101 @@
+"""TLS probe: connect, then a verifying handshake with SNI and name checks for the catalogue host name.
+
+When verification refuses the certificate (untrusted issuer, wrong name, expired), a second handshake
+that verifies nothing fetches the leaf so the outcome still names its issuer: that is how TLS
+inspection by a proxy shows up.
+"""
+
+from __future__ import annotations
+
+import functools
+import ssl
+import time
+
+import anyio
+from anyio.abc import SocketStream
+from anyio.streams.tls import TLSAttribute, TLSStream
+
+from exporter.probes.certificates import describe_certificate
+from exporter.probes.failures import CERTIFICATE_REASONS, ProbeFailed, tls_failure
+from exporter.probes.result import Certificate, Phase, ProbeOutcome, Reason
+from exporter.probes.settings import ProbeSettings
+from exporter.probes.tcp import connect
+
+
+async def probe_tls(host: str, address: str, port: int, settings: ProbeSettings) -> ProbeOutcome:
+    """Handshake with `address` as if it were `host`. `phases` holds the steps that completed."""
+    phases: dict[Phase, float] = {}
+    try:
+        der = await _leaf_certificate(host, address, port, settings, settings.trust, phases)
+    except ProbeFailed as failure:
+        certificate = None
+        if failure.reason in CERTIFICATE_REASONS:
+            certificate = await _unverified_certificate(host, address, port, settings)
+        return ProbeOutcome(
+            ok=False, reason=failure.reason, detail=failure.detail, phases=phases, certificate=certificate
+        )
+    return ProbeOutcome(ok=True, phases=phases, certificate=_describe(der, host, verified=True))
+
+
+async def _leaf_certificate(
+    host: str,
+    address: str,
+    port: int,
+    settings: ProbeSettings,
+    context: ssl.SSLContext,
+    phases: dict[Phase, float],
+) -> bytes | None:
+    started = time.perf_counter()
+    stream = await connect(address, settings.dial_port(port), settings.timeouts[Phase.CONNECT])
+    phases[Phase.CONNECT] = time.perf_counter() - started
+    try:
+        started = time.perf_counter()
+        tls_stream = await _handshake(stream, host, context, settings.timeouts[Phase.TLS])
+        phases[Phase.TLS] = time.perf_counter() - started
+        der: bytes | None = tls_stream.extra(TLSAttribute.peer_certificate_binary)
+        return der
+    finally:
+        # Closing the TCP stream ends the TLS session with it (no close_notify wanted).
+        await anyio.aclose_forcefully(stream)
+
+
+async def _handshake(stream: SocketStream, host: str, context: ssl.SSLContext, timeout: float) -> TLSStream:
+    # httpcore sets ALPN "http/1.1" on the (shared) trust context for the HTTPS probes; a TLS-only
+    # service need not speak HTTP, so offer no ALPN. wrap() copies it at once, before any await.
+    context.set_alpn_protocols([])
+    try:
+        with anyio.fail_after(timeout):
+            return await TLSStream.wrap(stream, hostname=host, ssl_context=context, standard_compatible=False)
+    except TimeoutError as exc:
+        if exc.errno is None:
+            raise ProbeFailed(Reason.TLS_TIMEOUT, f"no TLS handshake within {timeout:g}s") from None
+        raise tls_failure(exc) from None
+    except (OSError, anyio.EndOfStream, anyio.BrokenResourceError) as exc:
+        raise tls_failure(exc) from None
+
+
+async def _unverified_certificate(
+    host: str, address: str, port: int, settings: ProbeSettings
+) -> Certificate | None:
+    try:
+        der = await _leaf_certificate(host, address, port, settings, _inspecting_context(), {})
+    except ProbeFailed:
+        return None
+    return _describe(der, host, verified=False)
+
+
+def _describe(der: bytes | None, host: str, *, verified: bool) -> Certificate | None:
+    if der is None:
+        return None
+    try:
+        return describe_certificate(der, host, verified=verified)
+    except ValueError:  # OpenSSL accepted what cryptography's stricter parser refuses
+        return None
+
+
+@functools.cache
+def _inspecting_context() -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context

@@ -1,0 +1,493 @@
+"""The loopback lab: servers that behave well or badly on purpose, one behaviour per loopback address.
+
+Every role listens on the same two port numbers, ``https_port`` and ``http_port``, each on its own
+127.0.0.x address. One ``port_remap`` (443 -> https_port, 80 -> http_port, 5223 -> https_port) therefore
+serves every role, and a DNS simulator picks the behaviour by the address it hands out::
+
+    address     role       on https_port                                on http_port
+    127.0.0.1   HEALTHY    HTTPS (pytest-httpserver), trusted leaf      HTTP (pytest-httpserver)
+    127.0.0.2   REFUSED    port bound but not listening: RST            same
+    127.0.0.3   BLACKHOLE  accept queue full: SYNs dropped, connect     same
+                           attempts time out
+    127.0.0.4   UNTRUSTED  TLS with a leaf from the untrusted CA        plain HTTP responder
+                           ("TLS inspection"), then an HTTP responder
+    127.0.0.5   SILENT     accepts, reads, never says a word            same
+    127.0.0.6   EXPIRED    TLS with an expired leaf from the trusted    plain HTTP responder
+                           CA, then an HTTP responder
+
+All three leaf certificates cover `CERT_NAMES` (wildcards included), so for any name under those a
+probe meets the role's problem and nothing else; any other name (e.g. `MISMATCH_HOST`) fails the name
+check. The HEALTHY servers answer ``GET /status/NNN`` with status NNN and any other path with 200; the
+HTTP responders of the other roles answer any request with 200 and hang up on bytes that are not HTTP.
+
+Roles other than HEALTHY are served by one selector thread (`_Reactor`); REFUSED and BLACKHOLE sockets
+are just held open. The lab writes the trusted CA to ``ca_pem_path`` for use as the exporter's CA file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import functools
+import ipaddress
+import re
+import selectors
+import socket
+import ssl
+import tempfile
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, ClassVar
+
+import dns.asyncresolver
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from exporter.catalogue import load_builtin
+from exporter.probes.result import Phase
+from exporter.probes.settings import ProbeSettings
+
+HEALTHY = "127.0.0.1"
+REFUSED = "127.0.0.2"
+BLACKHOLE = "127.0.0.3"
+UNTRUSTED = "127.0.0.4"
+SILENT = "127.0.0.5"
+EXPIRED = "127.0.0.6"
+
+
+def _catalogue_names() -> tuple[str, ...]:
+    """Every name of the built-in catalogue, so the whole catalogue can be pointed at the lab."""
+    catalogue = load_builtin()
+    names = {url.lower() for endpoint_set in catalogue.sets for url in endpoint_set.urls}
+    names |= {host.lower() for hosts in catalogue.wildcard_representatives.values() for host in hosts}
+    return tuple(sorted(names))
+
+
+CERT_NAMES = (
+    "*.manage.microsoft.com",
+    "manage.microsoft.com",
+    "*.example.test",
+    "example.test",
+    "login.microsoftonline.com",
+    "*.notify.windows.com",
+    "localhost",
+    *_catalogue_names(),
+)
+LEAF_CN = "lab.example.test"
+MISMATCH_HOST = "wrong-name.invalid"
+TRUSTED_CA_NAME = ("Intune Lab Root CA", "Intune Lab")
+UNTRUSTED_CA_NAME = ("Contoso TLS Inspection CA", "Contoso Firewall")
+
+
+class LabCA:
+    """A root CA (with a CN, unlike trustme's) that issues ECDSA leaf certificates."""
+
+    def __init__(self, common_name: str, organization: str) -> None:
+        self._key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name(
+            [
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization),
+                x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+            ]
+        )
+        now = _now()
+        public_key = self._key.public_key()
+        self.cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(public_key)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=3650))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(_key_usage(ca=True), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+            .sign(self._key, hashes.SHA256())
+        )
+
+    @property
+    def cert_pem(self) -> bytes:
+        return self.cert.public_bytes(serialization.Encoding.PEM)
+
+    def client_context(self) -> ssl.SSLContext:
+        """A verifying client context that trusts this CA and nothing else."""
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.load_verify_locations(cadata=self.cert_pem.decode("ascii"))
+        return context
+
+    def issue(
+        self,
+        names: Sequence[str],
+        *,
+        common_name: str,
+        not_before: datetime.datetime | None = None,
+        not_after: datetime.datetime | None = None,
+    ) -> LeafCert:
+        now = _now()
+        key = ec.generate_private_key(ec.SECP256R1())
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+            .issuer_name(self.cert.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(not_before or now - datetime.timedelta(days=1))
+            .not_valid_after(not_after or now + datetime.timedelta(days=365))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(_key_usage(ca=False), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(self._key.public_key()), critical=False
+            )
+        )
+        if names:  # no names: a legacy certificate that only has a subject CN
+            san = x509.SubjectAlternativeName([_general_name(name) for name in names])
+            builder = builder.add_extension(san, critical=False)
+        cert = builder.sign(self._key, hashes.SHA256())
+        key_pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        return LeafCert(cert, key_pem)
+
+
+@dataclass(frozen=True)
+class LeafCert:
+    cert: x509.Certificate
+    key_pem: bytes
+
+    def server_context(self) -> ssl.SSLContext:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        with tempfile.TemporaryDirectory() as directory:
+            cert_path, key_path = Path(directory, "cert.pem"), Path(directory, "key.pem")
+            cert_path.write_bytes(self.cert.public_bytes(serialization.Encoding.PEM))
+            key_path.write_bytes(self.key_pem)
+            context.load_cert_chain(cert_path, key_path)
+        return context
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC).replace(microsecond=0)
+
+
+def _key_usage(*, ca: bool) -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=ca,
+        crl_sign=ca,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+def _general_name(name: str) -> x509.GeneralName:
+    try:
+        return x509.IPAddress(ipaddress.ip_address(name))
+    except ValueError:
+        return x509.DNSName(name)
+
+
+@dataclass
+class LoopbackLab:
+    """Handle on the running lab; see the module docstring for what each address does."""
+
+    HEALTHY: ClassVar[str] = HEALTHY
+    REFUSED: ClassVar[str] = REFUSED
+    BLACKHOLE: ClassVar[str] = BLACKHOLE
+    UNTRUSTED: ClassVar[str] = UNTRUSTED
+    SILENT: ClassVar[str] = SILENT
+    EXPIRED: ClassVar[str] = EXPIRED
+    CERT_NAMES: ClassVar[tuple[str, ...]] = CERT_NAMES
+    MISMATCH_HOST: ClassVar[str] = MISMATCH_HOST
+
+    https_port: int
+    http_port: int
+    ca_pem_path: Path
+    """PEM file holding only the trusted CA: the exporter's CA bundle in end-to-end tests."""
+    trusted_context: ssl.SSLContext
+    """Verifying client context trusting only the trusted CA."""
+    ca: LabCA
+    untrusted_ca: LabCA
+    https_server: HTTPServer
+    """HEALTHY's HTTPS server; its `.log` lists (request, response) pairs."""
+    http_server: HTTPServer
+    leaf_certificates: dict[str, x509.Certificate]
+    """The leaf each TLS role presents, by role address (HEALTHY, UNTRUSTED, EXPIRED)."""
+    server_names: list[str] = field(default_factory=list)
+    """SNI names received by every lab TLS server, oldest first."""
+
+    @property
+    def port_remap(self) -> dict[int, int]:
+        return {443: self.https_port, 80: self.http_port, 5223: self.https_port}
+
+    def probe_settings(self, timeout: float = 2.0, **changes: Any) -> ProbeSettings:
+        """Settings for calling probes against the lab: `timeout` for every phase, lab trust and ports."""
+        resolver = dns.asyncresolver.Resolver(configure=False)
+        resolver.nameservers = ["127.0.0.1"]
+        settings = ProbeSettings(
+            timeouts=dict.fromkeys(Phase, timeout),
+            trust=self.trusted_context,
+            resolver=resolver,
+            port_remap=self.port_remap,
+        )
+        return replace(settings, **changes)
+
+
+@contextlib.contextmanager
+def running_lab(directory: Path, ca: LabCA, untrusted_ca: LabCA) -> Iterator[LoopbackLab]:
+    """Start every lab server (see the module docstring); stop them all and close every socket on exit."""
+    server_names: list[str] = []
+    now = _now()
+    leaves = {
+        HEALTHY: ca.issue(CERT_NAMES, common_name=LEAF_CN),
+        UNTRUSTED: untrusted_ca.issue(CERT_NAMES, common_name=LEAF_CN),
+        EXPIRED: ca.issue(
+            CERT_NAMES,
+            common_name=LEAF_CN,
+            not_before=now - datetime.timedelta(days=90),
+            not_after=now - datetime.timedelta(days=1),
+        ),
+    }
+    healthy_tls, untrusted_tls, expired_tls = (
+        _recording(leaves[role].server_context(), server_names) for role in (HEALTHY, UNTRUSTED, EXPIRED)
+    )
+    ca_pem_path = directory / "lab-ca.pem"
+    ca_pem_path.write_bytes(ca.cert_pem)
+
+    with contextlib.ExitStack() as stack:
+        https_port, http_port, held, https_server, http_server = _claim_ports(stack, healthy_tls)
+        reactor = _Reactor()
+        stack.callback(reactor.close)
+        for port, tls in ((https_port, untrusted_tls), (http_port, None)):
+            reactor.serve(held[UNTRUSTED, port], _Role(tls=tls, answers=True))
+        for port, tls in ((https_port, expired_tls), (http_port, None)):
+            reactor.serve(held[EXPIRED, port], _Role(tls=tls, answers=True))
+        for port in (https_port, http_port):
+            reactor.serve(held[SILENT, port], _Role(tls=None, answers=False))
+            stack.enter_context(_blackhole(held[BLACKHOLE, port]))
+        reactor.start()
+        yield LoopbackLab(
+            https_port=https_port,
+            http_port=http_port,
+            ca_pem_path=ca_pem_path,
+            trusted_context=ca.client_context(),
+            ca=ca,
+            untrusted_ca=untrusted_ca,
+            https_server=https_server,
+            http_server=http_server,
+            leaf_certificates={role: leaf.cert for role, leaf in leaves.items()},
+            server_names=server_names,
+        )
+
+
+def _recording(context: ssl.SSLContext, names: list[str]) -> ssl.SSLContext:
+    def remember(_socket: Any, server_name: str | None, _context: ssl.SSLContext) -> None:
+        if server_name is not None:
+            names.append(server_name)
+
+    context.sni_callback = remember
+    return context
+
+
+_OTHER_ROLES = (REFUSED, BLACKHOLE, UNTRUSTED, SILENT, EXPIRED)
+
+
+def _claim_ports(
+    stack: contextlib.ExitStack, healthy_tls: ssl.SSLContext
+) -> tuple[int, int, dict[tuple[str, int], socket.socket], HTTPServer, HTTPServer]:
+    """Two port numbers free on every lab address: HEALTHY's HTTP servers started on them, and one
+    bound, not yet listening, socket per (other address, port)."""
+    for _ in range(20):
+        with contextlib.ExitStack() as attempt:
+            try:
+                reservations = [_bound(HEALTHY, 0), _bound(HEALTHY, 0)]
+                for reservation in reservations:
+                    attempt.enter_context(reservation)
+                ports = [reservation.getsockname()[1] for reservation in reservations]
+                held = {
+                    (address, port): attempt.enter_context(_bound(address, port))
+                    for port in ports
+                    for address in _OTHER_ROLES
+                }
+                for reservation in reservations:
+                    reservation.close()  # HTTPServer binds the port again right away
+                https_server = _start_httpserver(attempt, ports[0], healthy_tls)
+                http_server = _start_httpserver(attempt, ports[1], None)
+            except OSError:
+                continue
+            stack.push(attempt.pop_all())
+            return ports[0], ports[1], held, https_server, http_server
+    raise RuntimeError("found no port numbers free on every lab address")
+
+
+def _bound(address: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.bind((address, port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _start_httpserver(stack: contextlib.ExitStack, port: int, tls: ssl.SSLContext | None) -> HTTPServer:
+    server = HTTPServer(host=HEALTHY, port=port, ssl_context=tls, threaded=True)
+    server.expect_request(re.compile(".*")).respond_with_handler(_healthy_answer)
+    server.start()
+    stack.callback(server.stop)
+    return server
+
+
+def _healthy_answer(request: Request) -> Response:
+    match = re.fullmatch(r"/status/([1-5]\d\d)", request.path)
+    return Response("intune lab\n", status=int(match.group(1)) if match else 200, content_type="text/plain")
+
+
+@contextlib.contextmanager
+def _blackhole(listener: socket.socket) -> Iterator[None]:
+    """Fill `listener`'s accept queue and never accept, so the kernel drops further SYNs.
+
+    With backlog 0 Linux queues one connection; the next connect attempt must time out, which is
+    checked here so a kernel that refuses instead fails loudly rather than making tests lie.
+    """
+    listener.listen(0)
+    fillers: list[socket.socket] = []
+    try:
+        for _ in range(8):
+            client = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            client.settimeout(0.25)
+            try:
+                client.connect(listener.getsockname())
+            except TimeoutError:
+                client.close()
+                break
+            except BaseException:
+                client.close()
+                raise
+            fillers.append(client)
+        else:
+            raise RuntimeError(f"{listener.getsockname()}: a full accept queue does not drop SYNs here")
+        yield
+    finally:
+        for client in fillers:
+            client.close()
+
+
+@dataclass(frozen=True)
+class _Role:
+    tls: ssl.SSLContext | None
+    answers: bool
+    """Answer one HTTP request with 200 and hang up; otherwise read and discard forever."""
+
+
+_ANSWER = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 11\r\nConnection: close\r\n\r\n"
+    b"intune lab\n"
+)
+
+
+class _Connection:
+    def __init__(self, sock: socket.socket, role: _Role) -> None:
+        self.role = role
+        self.handshaking = role.tls is not None
+        self.sock = (
+            role.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+            if role.tls is not None
+            else sock
+        )
+        self.received = b""
+
+    def on_readable(self) -> bool:
+        """Advance on new bytes; False once the connection should be closed."""
+        try:
+            if self.handshaking:
+                assert isinstance(self.sock, ssl.SSLSocket)
+                self.sock.do_handshake()
+                self.handshaking = False
+            while True:  # drain: TLS may hold decrypted bytes the selector cannot see
+                data = self.sock.recv(65536)
+                if not data:
+                    return False
+                if self.role.answers and not self._take(data):
+                    return False
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):
+            return True
+        except (OSError, ValueError):
+            return False
+
+    def _take(self, data: bytes) -> bool:
+        self.received += data
+        if not self.received[:1].isupper():  # not an HTTP request line: hang up
+            return False
+        if b"\r\n\r\n" in self.received:
+            self.sock.sendall(_ANSWER)
+            return False
+        return True
+
+
+class _Reactor:
+    """One thread serving the hand-written lab servers through a selector."""
+
+    def __init__(self) -> None:
+        self._selector = selectors.DefaultSelector()
+        self._wake_reader, self._wake_writer = socket.socketpair()
+        self._selector.register(self._wake_reader, selectors.EVENT_READ, None)
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="loopback-lab", daemon=True)
+
+    def serve(self, listener: socket.socket, role: _Role) -> None:
+        listener.listen(64)
+        listener.setblocking(False)
+        self._selector.register(
+            listener, selectors.EVENT_READ, functools.partial(self._accept, listener, role)
+        )
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self._stopping.set()
+            self._wake_writer.send(b"\0")
+            self._thread.join()
+        for key in list(self._selector.get_map().values()):
+            key.fileobj.close()  # type: ignore[union-attr]
+        self._selector.close()
+        self._wake_writer.close()
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            for key, _events in self._selector.select():
+                callback: Callable[[], None] | None = key.data
+                if callback is not None:
+                    callback()
+
+    def _accept(self, listener: socket.socket, role: _Role) -> None:
+        try:
+            sock, _peer = listener.accept()
+        except BlockingIOError:
+            return
+        sock.setblocking(False)
+        try:
+            connection = _Connection(sock, role)
+        except OSError:
+            sock.close()
+            return
+        self._selector.register(
+            connection.sock, selectors.EVENT_READ, functools.partial(self._readable, connection)
+        )
+
+    def _readable(self, connection: _Connection) -> None:
+        if not connection.on_readable():
+            self._selector.unregister(connection.sock)
+            connection.sock.close()
