@@ -1,0 +1,138 @@
+"""`intune-exporter serve` as a subprocess against the loopback lab: HTTP endpoints, the metrics contract
+in docs/metrics.md, promtool's lint, and a clean exit on SIGTERM."""
+
+from __future__ import annotations
+
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.e2e_lab import NXDOMAIN_HOST, REFUSED_HOST, arrange, write_config
+from tests.simulators.dns_server import DNSServer
+from tests.simulators.ntp_server import NTPServer
+from tests.simulators.tls_servers import LoopbackLab
+
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "metrics.md"
+EXPORTER = Path(sys.executable).parent / "intune-exporter"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def documented_metrics() -> set[str]:
+    """Metric names in the first column of docs/metrics.md's metrics table."""
+    text = DOCS.read_text(encoding="utf-8")
+    table = text.split("## Exporter metrics", 1)[1].split("\n## ", 1)[0]
+    return set(re.findall(r"^\| `([a-z_]+)` \|", table, flags=re.MULTILINE))
+
+
+class Served:
+    def __init__(self, process: subprocess.Popen[str], base: str) -> None:
+        self.process = process
+        self.base = base
+
+    def get(self, path: str) -> httpx.Response:
+        return httpx.get(self.base + path, timeout=5)
+
+
+@pytest.fixture
+def served(
+    tmp_path: Path, dns_server: DNSServer, ntp_server: NTPServer, loopback_lab: LoopbackLab
+) -> Iterator[Served]:
+    assert EXPORTER.is_file(), f"console script not installed next to {sys.executable}: pip install -e ."
+    arrange(dns_server, ntp_server)
+    config = write_config(tmp_path / "lab.yml", dns_server, ntp_server, loopback_lab)
+    port = free_port()
+    process = subprocess.Popen(
+        [str(EXPORTER), "serve", "--config", str(config), "--listen", f"127.0.0.1:{port}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    served = Served(process, f"http://127.0.0.1:{port}")
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            assert process.poll() is None, process.communicate()[0]
+            try:
+                if served.get("/ready").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        else:
+            pytest.fail("exporter never became ready")
+        yield served
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
+def test_metrics_match_the_contract_and_pass_promtool(served: Served) -> None:
+    response = served.get("/metrics")
+    assert response.status_code == 200
+    text = response.text
+    samples = {s.name: s for family in text_string_to_metric_families(text) for s in family.samples}
+    assert set(samples) == documented_metrics()
+
+    values = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+    refused = (("host", REFUSED_HOST), ("port", "443"), ("protocol", "https"), ("set_id", "190"))
+    assert values[("intune_endpoint_up", refused)] == 0
+    assert (
+        values[("intune_endpoint_failure_reason", tuple(sorted((*refused, ("reason", "connect_refused")))))]
+        == 1
+    )
+    missing = (("host", NXDOMAIN_HOST), ("port", "443"), ("protocol", "https"), ("set_id", "97"))
+    assert values[("intune_endpoint_up", missing)] == 0
+    healthy = (("host", "manage.microsoft.com"), ("port", "443"), ("protocol", "https"), ("set_id", "163"))
+    assert values[("intune_endpoint_up", healthy)] == 1
+    assert values[("intune_exporter_cycles_total", ())] == 1
+
+    lint = subprocess.run(
+        ["promtool", "check", "metrics"], input=text, capture_output=True, text=True, check=False
+    )
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    assert lint.stdout + lint.stderr == ""
+
+
+def test_health_ready_index_and_unknown_paths(served: Served) -> None:
+    assert served.get("/healthz").text == "ok\n"
+    assert served.get("/ready").status_code == 200
+    index = served.get("/")
+    assert index.headers["content-type"].startswith("text/html")
+    assert 'href="metrics"' in index.text
+    assert "cycles completed" in index.text
+    assert served.get("/nope").status_code == 404
+
+
+def test_sigterm_stops_cleanly(served: Served) -> None:
+    served.process.send_signal(signal.SIGTERM)
+    output, _ = served.process.communicate(timeout=10)
+    assert served.process.returncode == 0
+    assert "received SIGTERM, shutting down" in output
+    assert "stopped" in output
+    assert "Traceback" not in output
+
+
+def test_documented_metrics_are_parsed() -> None:
+    names = documented_metrics()
+    assert "intune_endpoint_up" in names
+    assert len(names) == 24

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from prometheus_client import CollectorRegistry
+
+from exporter.results import ResultStore
+from exporter.server import MetricsServer, make_app
+
+
+@pytest.fixture
+def store() -> ResultStore:
+    return ResultStore()
+
+
+@pytest.fixture
+def base(store: ResultStore) -> Iterator[str]:
+    server = MetricsServer("127.0.0.1", 0, make_app(CollectorRegistry(), store, lambda: "summary <b>"))
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{server.port}"
+    finally:
+        server.stop()
+
+
+def test_ready_only_after_the_first_cycle(base: str, store: ResultStore) -> None:
+    response = httpx.get(base + "/ready")
+    assert response.status_code == 503
+    assert response.text == "first probe cycle not finished yet\n"
+    assert httpx.get(base + "/healthz").status_code == 200
+    store.cycle_done(1.0)
+    assert httpx.get(base + "/ready").status_code == 200
+
+
+def test_index_escapes_the_summary(base: str) -> None:
+    assert "summary &lt;b&gt;" in httpx.get(base + "/").text
+
+
+def test_metrics_served_in_text_format(base: str) -> None:
+    response = httpx.get(base + "/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
