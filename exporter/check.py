@@ -34,11 +34,7 @@ def reports(plan: TargetPlan, results: dict[Target, TargetResult]) -> list[SetRe
     for endpoint_set in plan.sets:
         targets = plan.targets_of(endpoint_set.id)
         probed = [results[t] for t in targets if t in results]
-        failures = [
-            f"{r.target.host}:{r.target.port}/{r.target.protocol} {r.outcome.reason}"
-            for r in probed
-            if not r.outcome.ok
-        ]
+        failures = [_failure_line(r) for r in probed if not r.outcome.ok]
         up = len(probed) - len(failures)
         if not probed:
             verdict = Verdict.UNPROBED
@@ -62,6 +58,12 @@ def reports(plan: TargetPlan, results: dict[Target, TargetResult]) -> list[SetRe
             )
         )
     return out
+
+
+def _failure_line(result: TargetResult) -> str:
+    target, outcome = result.target, result.outcome
+    line = f"{target.host}:{target.port}/{target.protocol} {outcome.reason}"
+    return f"{line} ({outcome.detail})" if outcome.detail else line
 
 
 def failed_required(set_reports: list[SetReport]) -> bool:

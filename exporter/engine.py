@@ -1,4 +1,4 @@
-"""Runs probe cycles: resolve every host once, then probe every target, under one concurrency limit.
+"""Runs probe cycles: each host resolved once, then each of its targets probed, under one concurrency limit.
 
 Results land in a `ResultStore` as each target finishes; scrapes read the store and never wait for probes.
 """
@@ -17,7 +17,7 @@ import anyio
 from exporter.probes.dns import resolve
 from exporter.probes.http import probe_http
 from exporter.probes.ntp import probe_ntp
-from exporter.probes.result import Phase, ProbeOutcome
+from exporter.probes.result import Phase, ProbeOutcome, Reason
 from exporter.probes.settings import ProbeSettings
 from exporter.probes.tcp import probe_tcp
 from exporter.probes.tls import probe_tls
@@ -71,44 +71,59 @@ def pick_address(addresses: tuple[str, ...]) -> str:
     return ordered[0]
 
 
+async def _guarded(target: Target, address: str, settings: ProbeSettings) -> ProbeOutcome:
+    """A probe that raises is a bug; it must cost one target's result, not the exporter."""
+    try:
+        return await PROBES[target.protocol](target.host, address, target.port, settings)
+    except Exception as exc:
+        log.exception("probe of %s:%d/%s raised", target.host, target.port, target.protocol)
+        return ProbeOutcome.failure(Reason.PROBE_ERROR, f"{type(exc).__name__}: {exc}")
+
+
+def _record(store: ResultStore, result: TargetResult) -> None:
+    """Store the result and log when the target changes state, so the log tells the story too."""
+    previous = store.put(result)
+    target, outcome = result.target, result.outcome
+    name = f"{target.host}:{target.port}/{target.protocol}"
+    if not outcome.ok and (previous is None or previous.outcome.reason != outcome.reason):
+        log.warning("%s failing: %s (%s)", name, outcome.reason, outcome.detail)
+    elif outcome.ok and previous is not None and not previous.outcome.ok:
+        log.info("%s up again", name)
+
+
 async def run_cycle(plan: TargetPlan, settings: ProbeSettings, store: ResultStore, concurrency: int) -> float:
     """Probe every target once; returns the cycle's duration in seconds."""
     started = time.monotonic()
     limiter = anyio.CapacityLimiter(concurrency)
-    resolved: dict[str, ProbeOutcome] = {}
+    by_host: dict[str, list[Target]] = {}
+    for target in plan.targets:
+        by_host.setdefault(target.host, []).append(target)
 
-    async def resolve_one(host: str) -> None:
+    async def probe_host(host: str, targets: list[Target]) -> None:
+        # One lookup per host per cycle, shared by all its targets; a slow name delays only its own.
         async with limiter:
-            resolved[host] = await resolve(host, settings)
+            lookup = await resolve(host, settings)
+        async with anyio.create_task_group() as group:
+            for target in targets:
+                group.start_soon(probe_one, target, lookup)
 
-    async with anyio.create_task_group() as group:
-        for host in plan.hosts:
-            group.start_soon(resolve_one, host)
-
-    async def probe_one(target: Target) -> None:
-        lookup = resolved[target.host]
+    async def probe_one(target: Target, lookup: ProbeOutcome) -> None:
         if not lookup.ok:
-            store.put(TargetResult(target, lookup, "", time.time()))
+            _record(store, TargetResult(target, lookup, "", time.time()))
             return
         address = pick_address(lookup.addresses)
         async with limiter:
-            outcome = await PROBES[target.protocol](target.host, address, target.port, settings)
-        outcome = replace(outcome, phases={Phase.DNS: lookup.phases[Phase.DNS], **outcome.phases})
-        outcome = replace(outcome, addresses=lookup.addresses)
-        if not outcome.ok:
-            log.debug(
-                "%s:%d/%s failed: %s %s",
-                target.host,
-                target.port,
-                target.protocol,
-                outcome.reason,
-                outcome.detail,
-            )
-        store.put(TargetResult(target, outcome, address, time.time()))
+            outcome = await _guarded(target, address, settings)
+        outcome = replace(
+            outcome,
+            phases={Phase.DNS: lookup.phases[Phase.DNS], **outcome.phases},
+            addresses=lookup.addresses,
+        )
+        _record(store, TargetResult(target, outcome, address, time.time()))
 
     async with anyio.create_task_group() as group:
-        for target in plan.targets:
-            group.start_soon(probe_one, target)
+        for host, targets in by_host.items():
+            group.start_soon(probe_host, host, targets)
     duration = time.monotonic() - started
     store.cycle_done(duration)
     return duration

@@ -35,9 +35,12 @@ class ResultStore:
     _stats: CycleStats = field(default_factory=CycleStats)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def put(self, result: TargetResult) -> None:
+    def put(self, result: TargetResult) -> TargetResult | None:
+        """Store `result`; returns the result it replaces."""
         with self._lock:
+            previous = self._results.get(result.target)
             self._results[result.target] = result
+            return previous
 
     def cycle_done(self, duration: float) -> None:
         with self._lock:

@@ -27,6 +27,8 @@ class Reason(StrEnum):
     HTTP_ERROR = "http_error"
     NTP_TIMEOUT = "ntp_timeout"
     NTP_BAD_RESPONSE = "ntp_bad_response"
+    PROBE_ERROR = "probe_error"
+    """The probe itself raised: a bug in the exporter, logged with its traceback."""
 
 
 class Phase(StrEnum):

@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import csv
+import io
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from exporter import __version__
+from exporter.catalogue import load_builtin
+from exporter.cli import main
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(["--version"])
+    assert stopped.value.code == 0
+    assert capsys.readouterr().out == f"intune-exporter {__version__}\n"
+
+
+def test_no_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main([])
+    assert stopped.value.code == 2
+    assert "required: COMMAND" in capsys.readouterr().err
+
+
+def test_config_check_default_and_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["config", "check"]) == 0
+    assert capsys.readouterr().out.startswith("built-in default configuration: OK, 29 sets, 122 targets")
+    path = tmp_path / "exporter.yml"
+    path.write_text('sets:\n  only: ["163"]\n')
+    assert main(["config", "check", "--config", str(path)]) == 0
+    assert capsys.readouterr().out == f"{path}: OK, 1 sets, 4 targets\n"
+    path.write_text("concurrency: 0\n")
+    assert main(["config", "check", "--config", str(path)]) == 2
+    assert capsys.readouterr().err == (
+        f"intune-exporter: {path}: field 'concurrency': Input should be greater than or equal to 1 (got 0)\n"
+    )
+
+
+def test_bad_listen_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "--listen", "nowhere"]) == 2
+    assert "intune-exporter: --listen: listen address must be host:port" in capsys.readouterr().err
+
+
+def test_listen_address_in_use(capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["serve", "--listen", f"127.0.0.1:{port}"]) == 1
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in capsys.readouterr().err
+
+
+def test_export_json_is_shaped_like_the_web_service(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["catalogue", "export", "--format", "json"]) == 0
+    items = json.loads(capsys.readouterr().out)
+    assert len(items) == len(load_builtin().sets)
+    first = next(item for item in items if item["id"] == "163")
+    assert first["serviceArea"] == "MEM"
+    assert first["tcpPorts"] == "80,443"
+    assert first["category"] == "Allow"
+    assert first["required"] is True
+    assert first["expressRoute"] is False
+    assert len(first["ips"]) == 50
+
+
+def test_export_csv_has_a_row_per_host_and_port(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["catalogue", "export", "--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    ntp = [r for r in rows if r["address"] == "time.windows.com"]
+    assert [(r["set_id"], r["protocol"], r["port"]) for r in ntp] == [("165", "udp", "123")]
+    apple = {r["port"] for r in rows if r["address"] == "5-courier.push.apple.com"}
+    assert apple == {"80", "443", "5223"}
+
+
+def test_export_includes_user_catalogue_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "corp.yml").write_text(
+        "sets:\n  - {id: corp-proxy, name: Corporate proxy, section: Custom, urls: [proxy.corp.example],"
+        " tcp_ports: [3128]}\n"
+    )
+    (tmp_path / "exporter.yml").write_text("catalogue_files: [corp.yml]\n")
+    assert main(["catalogue", "export", "--config", str(tmp_path / "exporter.yml")]) == 0
+    items = json.loads(capsys.readouterr().out)
+    assert items[-1]["id"] == "corp-proxy"
+    assert items[-1]["urls"] == ["proxy.corp.example"]
+
+
+def test_python_dash_m_runs_the_cli() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "exporter", "config", "check"], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0
+    assert "OK, 29 sets" in done.stdout
