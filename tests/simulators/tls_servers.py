@@ -30,6 +30,7 @@ import contextlib
 import datetime
 import functools
 import ipaddress
+import logging
 import re
 import selectors
 import socket
@@ -52,6 +53,9 @@ from werkzeug import Request, Response
 from exporter.catalogue import load_builtin
 from exporter.probes.result import Phase
 from exporter.probes.settings import ProbeSettings
+
+# pytest-httpserver's werkzeug logs every request at INFO; a full catalogue cycle is hundreds of lines.
+logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 HEALTHY = "127.0.0.1"
 REFUSED = "127.0.0.2"
