@@ -11,13 +11,12 @@ import re
 from pathlib import Path
 from typing import Annotated
 
-import pydantic
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from exporter.catalogue import Catalogue, Cloud, load_builtin, load_file, merge
-from exporter.catalogue.model import HostName, SetId, check_host, check_set_id
+from exporter.catalogue.model import HostName, RepresentativeTable, SetId, check_set_id
 from exporter.durations import parse_duration
-from exporter.errors import ConfigError, from_validation_error, load_yaml_file
+from exporter.errors import ConfigError, load_yaml_file, validated
 from exporter.probes.result import Phase
 
 DEFAULT_PORT = 10094
@@ -117,7 +116,7 @@ class Config(_Section):
     dns: DnsSettings = DnsSettings()
     tls: TlsSettings = TlsSettings()
     http_path: str = "/"
-    wildcard_representatives: dict[str, tuple[str, ...]] = {}
+    wildcard_representatives: RepresentativeTable = {}
     extra_endpoints: tuple[ExtraEndpoints, ...] = ()
     catalogue_files: tuple[Path, ...] = ()
     port_remap: dict[Annotated[int, Field(ge=1, le=65535)], Annotated[int, Field(ge=1, le=65535)]] = {}
@@ -153,16 +152,6 @@ class Config(_Section):
             raise ValueError("must be one of debug, info, warning, error")
         return value.lower()
 
-    @field_validator("wildcard_representatives")
-    @classmethod
-    def _representatives(cls, table: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
-        for wildcard, hosts in table.items():
-            if not wildcard.startswith("*."):
-                raise ValueError(f"key {wildcard!r} is not a '*.' wildcard")
-            for host in hosts:
-                check_host(host)
-        return table
-
     def phase_timeout(self, phase: Phase) -> float:
         value: float | None = getattr(self.timeouts, phase.value)
         return value if value is not None else self.timeout
@@ -190,14 +179,7 @@ def load(path: Path | None) -> LoadedConfig:
     if path is None:
         return _finish(Config(), BUILTIN_CONFIG, base_dir=Path.cwd())
     data = load_yaml_file(path)
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(path, "", type(data).__name__, "the configuration must be a YAML mapping")
-    try:
-        config = Config.model_validate(data)
-    except pydantic.ValidationError as exc:
-        raise from_validation_error(path, exc) from None
+    config = validated(Config, path, {} if data is None else data, "the configuration")
     return _finish(config, str(path), base_dir=path.parent)
 
 

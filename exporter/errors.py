@@ -4,7 +4,7 @@ exits 2 without a traceback."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pydantic
 import yaml
@@ -61,6 +61,19 @@ def from_validation_error(source: str | Path, error: pydantic.ValidationError) -
 def _is_pydantic_branch(part: int | str) -> bool:
     # Union members and function validators show up in locations as e.g. 'function-after[...]'.
     return isinstance(part, str) and ("[" in part or part in {"str", "int"})
+
+
+M = TypeVar("M", bound=pydantic.BaseModel)
+
+
+def validated(model: type[M], source: str | Path, data: Any, what: str) -> M:
+    """`data` (parsed YAML) as a `model`, or the ConfigError naming the first problem."""
+    if not isinstance(data, dict):
+        raise ConfigError(source, "", type(data).__name__, f"{what} must be a YAML mapping")
+    try:
+        return model.model_validate(data)
+    except pydantic.ValidationError as exc:
+        raise from_validation_error(source, exc) from None
 
 
 def from_yaml_error(source: str | Path, error: yaml.YAMLError) -> ConfigError:

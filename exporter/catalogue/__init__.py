@@ -6,7 +6,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import pydantic
 import yaml
 
 from exporter.catalogue.model import (
@@ -20,7 +19,7 @@ from exporter.catalogue.model import (
     pattern_matches,
     wildcard_matches,
 )
-from exporter.errors import ConfigError, from_validation_error, load_yaml_file
+from exporter.errors import ConfigError, load_yaml_file, validated
 
 __all__ = [
     "BUILTIN_NAME",
@@ -43,12 +42,7 @@ BUILTIN_NAME = "built-in catalogue (exporter/catalogue/intune.yaml)"
 
 
 def parse(source: str | Path, data: Any) -> Catalogue:
-    if not isinstance(data, dict):
-        raise ConfigError(source, "", type(data).__name__, "a catalogue must be a YAML mapping with 'sets'")
-    try:
-        catalogue = Catalogue.model_validate(data)
-    except pydantic.ValidationError as exc:
-        raise from_validation_error(source, exc) from None
+    catalogue = validated(Catalogue, source, data, "a catalogue (with 'sets')")
     duplicate = catalogue.duplicate_id()
     if duplicate is not None:
         index, set_id = duplicate

@@ -76,7 +76,20 @@ def canonical_cidr(value: str) -> str:
         raise ValueError(f"not a CIDR range: {exc}") from None
 
 
+def check_representatives(table: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+    for wildcard, hosts in table.items():
+        if not wildcard.startswith("*."):
+            raise ValueError(f"key {wildcard!r} is not a '*.' wildcard")
+        for host in hosts:
+            check_host(host)
+            if host.startswith("*."):
+                raise ValueError(f"representative {host!r} of {wildcard!r} must be a concrete host")
+    return table
+
+
 HostName = Annotated[str, AfterValidator(check_host)]
+RepresentativeTable = Annotated[dict[str, tuple[str, ...]], AfterValidator(check_representatives)]
+"""Wildcard -> concrete hosts probed in its place."""
 Cidr = Annotated[str, AfterValidator(canonical_cidr)]
 
 
@@ -139,7 +152,7 @@ class Catalogue(_Strict):
     edition: Edition | None = None
     sets: tuple[EndpointSet, ...] = ()
     flag_rules: tuple[FlagRule, ...] = ()
-    wildcard_representatives: dict[str, tuple[str, ...]] = {}
+    wildcard_representatives: RepresentativeTable = {}
     """Default concrete hosts probed for a wildcard when its own set lists none."""
 
     def duplicate_id(self) -> tuple[int, str] | None:
@@ -150,18 +163,6 @@ class Catalogue(_Strict):
                 return index, endpoint_set.id
             seen.add(endpoint_set.id)
         return None
-
-    @field_validator("wildcard_representatives")
-    @classmethod
-    def _representatives(cls, table: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
-        for wildcard, hosts in table.items():
-            if not wildcard.startswith("*."):
-                raise ValueError(f"{wildcard!r} is not a '*.' wildcard")
-            for host in hosts:
-                check_host(host)
-                if host.startswith("*."):
-                    raise ValueError(f"representative {host!r} of {wildcard!r} must be a concrete host")
-        return table
 
     def by_id(self) -> dict[str, EndpointSet]:
         return {endpoint_set.id: endpoint_set for endpoint_set in self.sets}
