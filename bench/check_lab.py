@@ -65,7 +65,7 @@ def main() -> None:
         arrange(dns, ntp, broken=False)
         loaded = load(write_config(directory / "lab.yml", dns, ntp, lab))
         plan = build_plan(loaded.config, loaded.catalogue)
-        settings = probe_settings(loaded.config)
+        settings = probe_settings(loaded)
         exporter_times, baseline_times = [], []
         for _ in range(rounds):
             store = ResultStore()

@@ -17,9 +17,10 @@ from exporter import __version__
 from exporter.catalogue.export import to_csv, to_json
 from exporter.check import failed_required, render, reports
 from exporter.collector import ExporterCollector
-from exporter.config import DEFAULT_LISTEN, LoadedConfig, load, split_listen
+from exporter.config import DEFAULT_LISTEN, Config, LoadedConfig, load, split_listen
 from exporter.engine import run_cycle, run_forever
 from exporter.errors import ConfigError
+from exporter.probes.settings import ProbeSettings
 from exporter.results import ResultStore
 from exporter.runtime import probe_settings
 from exporter.server import MetricsServer, make_app
@@ -116,7 +117,7 @@ def _check(loaded: LoadedConfig) -> int:
     _setup_logging("warning")
     plan = build_plan(loaded.config, loaded.catalogue)
     store = ResultStore()
-    settings = probe_settings(loaded.config)
+    settings = probe_settings(loaded)
     duration = anyio.run(run_cycle, plan, settings, store, loaded.config.concurrency)
     results, _ = store.snapshot()
     set_reports = reports(plan, results)
@@ -138,6 +139,7 @@ def _serve(loaded: LoadedConfig, listen: str) -> int:
     config = loaded.config
     _setup_logging(config.log_level)
     plan = build_plan(config, loaded.catalogue)
+    settings = probe_settings(loaded)
     store = ResultStore()
     registry = CollectorRegistry()
     registry.register(ExporterCollector(plan, loaded.catalogue, store))
@@ -162,16 +164,16 @@ def _serve(loaded: LoadedConfig, listen: str) -> int:
         if wildcards:
             log.info("set %s: wildcards without a representative host, not probed: %s", set_id, wildcards)
     try:
-        anyio.run(_run_until_signal, loaded, plan, store)
+        anyio.run(_run_until_signal, config, plan, settings, store)
     finally:
         server.stop()
     log.info("stopped")
     return EXIT_OK
 
 
-async def _run_until_signal(loaded: LoadedConfig, plan: TargetPlan, store: ResultStore) -> None:
-    config = loaded.config
-    settings = probe_settings(config)
+async def _run_until_signal(
+    config: Config, plan: TargetPlan, settings: ProbeSettings, store: ResultStore
+) -> None:
     async with anyio.create_task_group() as group:
         group.start_soon(
             lambda: run_forever(

@@ -97,3 +97,12 @@ def test_python_dash_m_runs_the_cli() -> None:
     )
     assert done.returncode == 0
     assert "OK, 29 sets" in done.stdout
+
+
+def test_ca_file_that_is_not_pem_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "ca.pem").write_text("not a certificate\n")
+    (tmp_path / "exporter.yml").write_text("tls:\n  ca_file: ca.pem\n")
+    assert main(["serve", "--config", str(tmp_path / "exporter.yml"), "--listen", "127.0.0.1:0"]) == 2
+    err = capsys.readouterr().err
+    assert "field 'tls.ca_file': not a PEM certificate bundle" in err
+    assert str(tmp_path / "ca.pem") in err

@@ -34,7 +34,7 @@ def probe_once(config_path: Path) -> tuple[TargetPlan, CollectorRegistry]:
     loaded = load(config_path)
     plan = build_plan(loaded.config, loaded.catalogue)
     store = ResultStore()
-    anyio.run(run_cycle, plan, probe_settings(loaded.config), store, loaded.config.concurrency)
+    anyio.run(run_cycle, plan, probe_settings(loaded), store, loaded.config.concurrency)
     registry = CollectorRegistry()
     registry.register(ExporterCollector(plan, loaded.catalogue, store))
     return plan, registry

@@ -52,7 +52,7 @@ async def test_a_probe_that_raises_costs_only_its_target(
 
     monkeypatch.setitem(engine.PROBES, Protocol.HTTP, broken)
     store = ResultStore()
-    await run_cycle(plan, probe_settings(loaded.config), store, concurrency=4)
+    await run_cycle(plan, probe_settings(loaded), store, concurrency=4)
     results, stats = store.snapshot()
     assert stats.completed == 1
     assert results[Target("go.microsoft.com", 80, Protocol.HTTP)].outcome.reason is Reason.PROBE_ERROR
@@ -66,7 +66,7 @@ async def test_state_changes_are_logged_once(
 ) -> None:
     caplog.set_level(logging.INFO, logger="exporter")
     loaded, plan = small_lab
-    settings = probe_settings(loaded.config)
+    settings = probe_settings(loaded)
     store = ResultStore()
     dns_server.nxdomain.add("login.live.com")
     await run_cycle(plan, settings, store, concurrency=4)
@@ -89,9 +89,7 @@ async def test_scrapes_read_results_while_a_cycle_runs(
     other = {"set_id": "190", "host": "go.microsoft.com", "port": "443", "protocol": "https"}
     async with anyio.create_task_group() as group:
         group.start_soon(
-            lambda: run_forever(
-                plan, probe_settings(loaded.config), store, concurrency=4, interval=3600, jitter=0
-            )
+            lambda: run_forever(plan, probe_settings(loaded), store, concurrency=4, interval=3600, jitter=0)
         )
         while registry.get_sample_value("intune_endpoint_up", other) is None:
             assert registry.get_sample_value("intune_exporter_cycles_total") == 0
