@@ -15,8 +15,7 @@ from exporter.catalogue.model import Catalogue, EndpointSet, Flag, entry_flags
 
 __all__ = ["CSV_COLUMNS", "set_flags", "to_csv", "to_json", "to_service_items"]
 
-SERVICE_AREA = "MEM"
-SERVICE_AREA_DISPLAY_NAME = "Microsoft Intune"
+SERVICE_AREA_DISPLAY_NAMES = {"MEM": "Microsoft Intune", "Common": "Microsoft 365 Common and Office Online"}
 CSV_COLUMNS = ("set_id", "section", "category", "required", "kind", "address", "protocol", "port", "flags")
 
 
@@ -37,8 +36,10 @@ def _ports(ports: Iterable[int]) -> str:
 def _service_item(catalogue: Catalogue, endpoint_set: EndpointSet) -> dict[str, object]:
     item: dict[str, object] = {
         "id": endpoint_set.id,
-        "serviceArea": SERVICE_AREA,
-        "serviceAreaDisplayName": SERVICE_AREA_DISPLAY_NAME,
+        "serviceArea": endpoint_set.service_area,
+        "serviceAreaDisplayName": SERVICE_AREA_DISPLAY_NAMES.get(
+            endpoint_set.service_area, endpoint_set.service_area
+        ),
     }
     optional: dict[str, object] = {
         "urls": list(endpoint_set.urls),

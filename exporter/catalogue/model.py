@@ -111,6 +111,9 @@ class EndpointSet(_Strict):
     notes: str = ""
     annotations: tuple[str, ...] = ()
     """Where the catalogue departs from, or comments on, what the page literally says."""
+    service_area: str = "MEM"
+    """Service area of the set in Microsoft's endpoint web service ('MEM', or 'Common' for the Microsoft 365
+    sets the page repeats)."""
     enabled_by_default: bool = True
     clouds: tuple[Cloud, ...] = tuple(Cloud)
     scale_units: tuple[str, ...] = ()
