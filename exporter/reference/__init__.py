@@ -1,0 +1,1 @@
+"""Reference endpoint lists (Microsoft's web service, files, URLs) and drift against the catalogue."""
