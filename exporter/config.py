@@ -7,41 +7,27 @@ the field and the value.
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, Field, field_validator
 
 from exporter.catalogue import Catalogue, Cloud, load_builtin, load_file, merge
 from exporter.catalogue.model import HostName, RepresentativeTable, SetId, check_set_id
-from exporter.durations import parse_duration
 from exporter.errors import ConfigError, load_yaml_file, validated
 from exporter.probes.result import Phase
+from exporter.reference.settings import DriftSettings
+from exporter.schema import Duration, NonNegativeDuration, Section
 
+DEFAULT_STATE_DIR = Path.home() / ".local" / "state" / "intune-endpoint-exporter"
 DEFAULT_PORT = 10094
 DEFAULT_LISTEN = f"0.0.0.0:{DEFAULT_PORT}"
 BUILTIN_CONFIG = "built-in default configuration"
 
 
-def _duration(value: object) -> object:
-    if isinstance(value, bool):
-        raise ValueError("not a duration; use e.g. '500ms', '30s', '1m30s' or '2h'")
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        return parse_duration(value)
-    return value
-
-
-Duration = Annotated[float, BeforeValidator(_duration), Field(gt=0)]
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Timeouts(_Section):
+class Timeouts(Section):
     """Per-phase timeouts; an unset phase uses the top-level `timeout`."""
 
     dns: Duration | None = None
@@ -58,18 +44,18 @@ def _ip_address(value: str) -> str:
         raise ValueError("not an IP address") from None
 
 
-class DnsSettings(_Section):
+class DnsSettings(Section):
     nameservers: tuple[Annotated[str, AfterValidator(_ip_address)], ...] = ()
     """Empty: the system resolver configuration (/etc/resolv.conf)."""
     port: int = Field(default=53, ge=1, le=65535)
 
 
-class TlsSettings(_Section):
+class TlsSettings(Section):
     ca_file: Path | None = None
     """PEM bundle replacing the public Mozilla roots (certifi) as the trust store."""
 
 
-class SetSelection(_Section):
+class SetSelection(Section):
     only: tuple[SetId, ...] = ()
     """When not empty, probe these sets and no others."""
     enabled: tuple[SetId, ...] = ()
@@ -77,11 +63,11 @@ class SetSelection(_Section):
     disabled: tuple[SetId, ...] = ()
 
 
-class SectionSelection(_Section):
+class SectionSelection(Section):
     disabled: tuple[str, ...] = ()
 
 
-class ExtraEndpoints(_Section):
+class ExtraEndpoints(Section):
     """Hosts and ports added to an existing set, or to a new set when `set_id` is new."""
 
     set_id: SetId
@@ -101,10 +87,10 @@ class ExtraEndpoints(_Section):
 TENANT_LOCATION = re.compile(r"^AMSU[A-Z]\d{4}$")
 
 
-class Config(_Section):
+class Config(Section):
     listen: str = DEFAULT_LISTEN
     interval: Duration = 60.0
-    jitter: Annotated[float, BeforeValidator(_duration), Field(ge=0)] = 5.0
+    jitter: NonNegativeDuration = 5.0
     """Each cycle starts `interval` plus a random 0..jitter after the previous one started."""
     timeout: Duration = 10.0
     timeouts: Timeouts = Timeouts()
@@ -116,11 +102,17 @@ class Config(_Section):
     dns: DnsSettings = DnsSettings()
     tls: TlsSettings = TlsSettings()
     http_path: str = "/"
-    wildcard_representatives: RepresentativeTable = {}
+    wildcard_representatives: RepresentativeTable = Field(default_factory=dict)
     extra_endpoints: tuple[ExtraEndpoints, ...] = ()
     catalogue_files: tuple[Path, ...] = ()
-    port_remap: dict[Annotated[int, Field(ge=1, le=65535)], Annotated[int, Field(ge=1, le=65535)]] = {}
+    port_remap: dict[Annotated[int, Field(ge=1, le=65535)], Annotated[int, Field(ge=1, le=65535)]] = Field(
+        default_factory=dict
+    )
     """Catalogue port -> port dialled. For labs and tests only; metric labels keep the catalogue port."""
+    state_dir: Path | None = None
+    """Snapshots of reference lists and the web service client id. Unset: $STATE_DIRECTORY, else
+    ~/.local/state/intune-endpoint-exporter."""
+    drift: DriftSettings = DriftSettings()
     log_level: str = "info"
 
     @field_validator("listen")
@@ -195,6 +187,7 @@ def _finish(config: Config, source: str, base_dir: Path) -> LoadedConfig:
         if not ca_file.is_file():
             raise ConfigError(source, "tls.ca_file", str(config.tls.ca_file), "file not found")
         config = config.model_copy(update={"tls": TlsSettings(ca_file=ca_file)})
+    config = _with_absolute_state_paths(config, base_dir)
     known = {endpoint_set.id for endpoint_set in catalogue.sets}
     extra_ids = {extra.set_id for extra in config.extra_endpoints}
     selections = {
@@ -222,6 +215,26 @@ def _finish(config: Config, source: str, base_dir: Path) -> LoadedConfig:
             "no Azure Scale Unit set in the catalogue serves it",
         )
     return LoadedConfig(config, catalogue, source)
+
+
+def _with_absolute_state_paths(config: Config, base_dir: Path) -> Config:
+    state_dir = config.state_dir
+    if state_dir is None:
+        state_dir = (
+            Path(os.environ["STATE_DIRECTORY"]) if os.environ.get("STATE_DIRECTORY") else DEFAULT_STATE_DIR
+        )
+    references = tuple(
+        reference.model_copy(update={"file": base_dir / reference.file})
+        if reference.file is not None and not reference.file.is_absolute()
+        else reference
+        for reference in config.drift.references
+    )
+    return config.model_copy(
+        update={
+            "state_dir": state_dir if state_dir.is_absolute() else base_dir / state_dir,
+            "drift": config.drift.model_copy(update={"references": references}),
+        }
+    )
 
 
 def _unknown_set(known: set[str]) -> str:
