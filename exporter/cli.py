@@ -4,27 +4,28 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import anyio
-from prometheus_client import CollectorRegistry
-from prometheus_client.process_collector import ProcessCollector
 
 from exporter import __version__
 from exporter.catalogue.export import to_csv, to_json
 from exporter.check import failed_required, render, reports
-from exporter.collector import ExporterCollector
-from exporter.config import DEFAULT_LISTEN, Config, LoadedConfig, load, split_listen
-from exporter.engine import run_cycle, run_forever
-from exporter.errors import ConfigError
-from exporter.probes.settings import ProbeSettings
+from exporter.config import DEFAULT_LISTEN, LoadedConfig, load, split_listen
+from exporter.engine import run_cycle
+from exporter.errors import NO_VALUE, ConfigError
+from exporter.reference.report import collect_reports, exit_code, render_json, render_text
+from exporter.reference.snapshot import SnapshotStore, load_or_create_client_id
+from exporter.reference.sources import WebServiceSource
+from exporter.reference.types import ReferenceFetchError
+from exporter.reference.webservice import format_changes
 from exporter.results import ResultStore
 from exporter.runtime import probe_settings
-from exporter.server import MetricsServer, make_app
-from exporter.targets import TargetPlan, build_plan
+from exporter.serve import serve
+from exporter.targets import build_plan
 
 log = logging.getLogger("exporter")
 
@@ -64,6 +65,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _config_flag(export)
     export.add_argument("--format", choices=["json", "csv"], default="json")
+    diff = catalogue_commands.add_parser(
+        "diff",
+        help="compare the catalogue with the configured reference lists; exit 3 if they add endpoints",
+    )
+    _config_flag(diff)
+    diff.add_argument(
+        "--reference",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a list in the web service's JSON shape to compare with instead (repeatable)",
+    )
+    diff.add_argument("--format", choices=["text", "json"], default="text")
+    changes = catalogue_commands.add_parser(
+        "changes", help="print the web service's change log since a version"
+    )
+    _config_flag(changes)
+    changes.add_argument(
+        "--since", metavar="VERSION", help="e.g. 2025110100 (default: the version of the saved snapshot)"
+    )
     return parser
 
 
@@ -80,13 +102,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             if args.listen is not None:
                 _check_listen_flag(args.listen)
-            return _serve(loaded, args.listen or loaded.config.listen)
+            _setup_logging(loaded.config.log_level)
+            return serve(loaded, args.listen or loaded.config.listen)
         if args.command == "check":
             return _check(loaded)
         if args.command == "config":
             plan = build_plan(loaded.config, loaded.catalogue)
             print(f"{loaded.source}: OK, {len(plan.sets)} sets, {len(plan.targets)} targets")
             return EXIT_OK
+        if args.catalogue_command == "diff":
+            return _diff(loaded, args.reference, args.format)
+        if args.catalogue_command == "changes":
+            return _changes(loaded, args.since)
         return _export(loaded, args.format)
     except ConfigError as exc:
         print(f"intune-exporter: {exc}", file=sys.stderr)
@@ -108,6 +135,46 @@ def _setup_logging(level: str) -> None:
     )
 
 
+def _diff(loaded: LoadedConfig, references: list[Path], fmt: str) -> int:
+    _setup_logging("error")
+    for index, path in enumerate(references):
+        if not path.is_file():
+            raise ConfigError("--reference", f"#{index + 1}", str(path), "file not found")
+    reports = anyio.run(collect_reports, loaded, references)
+    if fmt == "json":
+        sys.stdout.write(render_json(reports))
+    else:
+        render_text(reports, sys.stdout)
+    return exit_code(reports)
+
+
+def _changes(loaded: LoadedConfig, since: str | None) -> int:
+    _setup_logging("error")
+    settings = loaded.config.drift.web_service
+    if since is None:
+        saved = SnapshotStore(loaded.config.state_dir).load(settings.source_name)
+        if saved is None or saved.version is None:
+            raise ConfigError(
+                "--since", "", NO_VALUE, "no saved snapshot to start from; give --since VERSION"
+            )
+        since = saved.version
+    if not re.fullmatch(r"[0-9]{10}", since):
+        raise ConfigError("--since", "", since, "a version is 10 digits, e.g. 2025110100")
+    service = WebServiceSource(
+        settings, load_or_create_client_id(loaded.config.state_dir), loaded.config.drift.max_response_bytes
+    ).service
+    try:
+        records = anyio.run(service.changes, since)
+    except ReferenceFetchError as exc:
+        print(f"intune-exporter: {settings.base_url}: cannot read the change log: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    lines = format_changes(records)
+    print(f"{settings.source_name}: change log since {since}")
+    for line in lines:
+        print(f"  {line}")
+    return EXIT_OK
+
+
 def _export(loaded: LoadedConfig, fmt: str) -> int:
     sys.stdout.write(to_json(loaded.catalogue) if fmt == "json" else to_csv(loaded.catalogue))
     return EXIT_OK
@@ -124,69 +191,3 @@ def _check(loaded: LoadedConfig) -> int:
     render(set_reports, sys.stdout)
     print(f"{len(plan.targets)} targets probed in {duration:.1f}s")
     return EXIT_FAILED if failed_required(set_reports) else EXIT_OK
-
-
-def _summary(plan: TargetPlan, store: ResultStore) -> str:
-    results, stats = store.snapshot()
-    failing = sum(1 for r in results.values() if not r.outcome.ok)
-    return (
-        f"Probing {len(plan.targets)} targets in {len(plan.sets)} endpoint sets; "
-        f"{stats.completed} cycles completed; {failing} targets failing in the latest results."
-    )
-
-
-def _serve(loaded: LoadedConfig, listen: str) -> int:
-    config = loaded.config
-    _setup_logging(config.log_level)
-    plan = build_plan(config, loaded.catalogue)
-    settings = probe_settings(loaded)
-    store = ResultStore()
-    registry = CollectorRegistry()
-    registry.register(ExporterCollector(plan, loaded.catalogue, store))
-    ProcessCollector(registry=registry)
-    host, port = split_listen(listen)
-    try:
-        server = MetricsServer(host, port, make_app(registry, store, lambda: _summary(plan, store)))
-    except OSError as exc:
-        print(f"intune-exporter: cannot listen on {listen}: {exc.strerror or exc}", file=sys.stderr)
-        return EXIT_FAILED
-    server.start()
-    log.info(
-        "serving on %s:%d (%s): %d sets, %d targets, interval %.0fs",
-        host,
-        server.port,
-        loaded.source,
-        len(plan.sets),
-        len(plan.targets),
-        config.interval,
-    )
-    for set_id, wildcards in plan.unprobed_wildcards.items():
-        if wildcards:
-            log.info("set %s: wildcards without a representative host, not probed: %s", set_id, wildcards)
-    try:
-        anyio.run(_run_until_signal, config, plan, settings, store)
-    finally:
-        server.stop()
-    log.info("stopped")
-    return EXIT_OK
-
-
-async def _run_until_signal(
-    config: Config, plan: TargetPlan, settings: ProbeSettings, store: ResultStore
-) -> None:
-    async with anyio.create_task_group() as group:
-        group.start_soon(
-            lambda: run_forever(
-                plan,
-                settings,
-                store,
-                concurrency=config.concurrency,
-                interval=config.interval,
-                jitter=config.jitter,
-            )
-        )
-        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-            async for received in signals:
-                log.info("received %s, shutting down", signal.Signals(received).name)
-                group.cancel_scope.cancel()
-                break

@@ -15,33 +15,36 @@ from exporter import __version__
 from exporter.catalogue import Catalogue
 from exporter.probes.result import Phase
 from exporter.results import ResultStore, TargetResult
-from exporter.targets import Target, TargetPlan
+from exporter.targets import Membership, PlanHolder, Target, TargetPlan
 
 ENDPOINT_LABELS = ["set_id", "host", "port", "protocol"]
 TLS_LABELS = ["set_id", "host", "port"]
 
 
 class ExporterCollector(Collector):
-    def __init__(self, plan: TargetPlan, catalogue: Catalogue, store: ResultStore) -> None:
-        self._plan = plan
+    def __init__(self, plans: PlanHolder, catalogue: Catalogue, store: ResultStore) -> None:
+        self._plans = plans
         self._catalogue = catalogue
         self._store = store
 
     def collect(self) -> Iterable[Metric]:
+        plan = self._plans.current
         results, stats = self._store.snapshot()
-        yield from self._endpoint_metrics(results)
-        yield from self._set_metrics(results)
-        yield from self._exporter_metrics(stats.completed, stats.last_duration, stats.last_finished_at)
+        yield from self._endpoint_metrics(plan, results)
+        yield from self._set_metrics(plan, results)
+        yield from self._exporter_metrics(plan, stats.completed, stats.last_duration, stats.last_finished_at)
 
-    def _rows(self, results: dict[Target, TargetResult]) -> Iterator[tuple[str, TargetResult]]:
-        for target, members in self._plan.targets.items():
+    def _rows(
+        self, plan: TargetPlan, results: dict[Target, TargetResult]
+    ) -> Iterator[tuple[Membership, TargetResult]]:
+        for target, members in plan.targets.items():
             result = results.get(target)
             if result is None:
                 continue
             for member in members:
-                yield member.set_id, result
+                yield member, result
 
-    def _endpoint_metrics(self, results: dict[Target, TargetResult]) -> Iterator[Metric]:
+    def _endpoint_metrics(self, plan: TargetPlan, results: dict[Target, TargetResult]) -> Iterator[Metric]:
         up = GaugeMetricFamily(
             "intune_endpoint_up",
             "1 if the latest probe of the endpoint succeeded, else 0.",
@@ -80,10 +83,17 @@ class ExporterCollector(Collector):
         status = GaugeMetricFamily(
             "intune_endpoint_http_status_code", "HTTP status code of the latest response.", labels=TLS_LABELS
         )
+        from_reference = GaugeMetricFamily(
+            "intune_endpoint_drift_target_info",
+            "1 for endpoints probed because reference list `source` adds them (drift.probe_added).",
+            labels=[*ENDPOINT_LABELS, "source"],
+        )
         offsets: dict[str, float] = {}
-        for set_id, result in self._rows(results):
+        for member, result in self._rows(plan, results):
             target = result.target
-            labels = [set_id, target.host, str(target.port), target.protocol.value]
+            labels = [member.set_id, target.host, str(target.port), target.protocol.value]
+            if member.origin:
+                from_reference.add_metric([*labels, member.origin], 1.0)
             outcome = result.outcome
             up.add_metric(labels, 1.0 if outcome.ok else 0.0)
             taken.add_metric(labels, result.finished_at)
@@ -109,9 +119,9 @@ class ExporterCollector(Collector):
         )
         for host, offset in sorted(offsets.items()):
             ntp.add_metric([host], offset)
-        yield from (up, duration, reason, taken, issuer, not_after, verified, status, ntp)
+        yield from (up, duration, reason, taken, issuer, not_after, verified, status, ntp, from_reference)
 
-    def _set_metrics(self, results: dict[Target, TargetResult]) -> Iterator[Metric]:
+    def _set_metrics(self, plan: TargetPlan, results: dict[Target, TargetResult]) -> Iterator[Metric]:
         info = GaugeMetricFamily(
             "intune_endpoint_set_info",
             "Endpoint sets being probed, with their catalogue attributes.",
@@ -128,11 +138,11 @@ class ExporterCollector(Collector):
             labels=["set_id"],
         )
         counts: dict[str, list[int]] = {}
-        for set_id, result in self._rows(results):
-            tally = counts.setdefault(set_id, [0, 0])
+        for member, result in self._rows(plan, results):
+            tally = counts.setdefault(member.set_id, [0, 0])
             tally[0] += 1 if result.outcome.ok else 0
             tally[1] += 1
-        for endpoint_set in self._plan.sets:
+        for endpoint_set in plan.sets:
             info.add_metric(
                 [
                     endpoint_set.id,
@@ -144,7 +154,7 @@ class ExporterCollector(Collector):
                 1.0,
             )
             unprobed.add_metric(
-                [endpoint_set.id], float(len(self._plan.unprobed_wildcards.get(endpoint_set.id, [])))
+                [endpoint_set.id], float(len(plan.unprobed_wildcards.get(endpoint_set.id, [])))
             )
             if endpoint_set.id in counts:
                 ok, total = counts[endpoint_set.id]
@@ -160,7 +170,7 @@ class ExporterCollector(Collector):
         yield from (info, ratio, unprobed, edition)
 
     def _exporter_metrics(
-        self, completed: int, last_duration: float | None, last_finished_at: float | None
+        self, plan: TargetPlan, completed: int, last_duration: float | None, last_finished_at: float | None
     ) -> Iterator[Metric]:
         build = GaugeMetricFamily(
             "intune_exporter_build_info", "Version of the exporter; always 1.", labels=["version"]
@@ -169,7 +179,7 @@ class ExporterCollector(Collector):
         targets = GaugeMetricFamily(
             "intune_exporter_targets", "Distinct host/port/protocol targets probed each cycle."
         )
-        targets.add_metric([], float(len(self._plan.targets)))
+        targets.add_metric([], float(len(plan.targets)))
         cycles = CounterMetricFamily("intune_exporter_cycles", "Probe cycles completed since start.")
         cycles.add_metric([], float(completed))
         yield from (build, targets, cycles)

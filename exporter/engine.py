@@ -22,9 +22,12 @@ from exporter.probes.settings import ProbeSettings
 from exporter.probes.tcp import probe_tcp
 from exporter.probes.tls import probe_tls
 from exporter.results import ResultStore, TargetResult
-from exporter.targets import Protocol, Target, TargetPlan
+from exporter.targets import PlanHolder, Protocol, Target, TargetPlan
 
 log = logging.getLogger(__name__)
+
+PLAN_CHECK_SECONDS = 1.0
+"""How often a waiting probe loop looks for a new plan."""
 
 Probe = Callable[[str, str, int, ProbeSettings], Awaitable[ProbeOutcome]]
 
@@ -130,7 +133,7 @@ async def run_cycle(plan: TargetPlan, settings: ProbeSettings, store: ResultStor
 
 
 async def run_forever(
-    plan: TargetPlan,
+    plans: PlanHolder,
     settings: ProbeSettings,
     store: ResultStore,
     *,
@@ -138,14 +141,18 @@ async def run_forever(
     interval: float,
     jitter: float,
 ) -> None:
-    """Cycle until cancelled. A cycle longer than the interval is followed at once by the next."""
-    store.retain(set(plan.targets))
+    """Cycle until cancelled. A cycle longer than the interval is followed at once by the next.
+    Each cycle probes the plan in force when it starts; a new plan starts a cycle without waiting."""
     while True:
         started = time.monotonic()
+        generation = plans.generation
+        plan = plans.current
+        store.retain(set(plan.targets))
         duration = await run_cycle(plan, settings, store, concurrency)
         failed = sum(1 for r in store.snapshot()[0].values() if not r.outcome.ok)
         log.info("cycle done in %.2fs: %d targets, %d failing", duration, len(plan.targets), failed)
         if duration > interval:
             log.warning("cycle took %.1fs, longer than the %.0fs interval", duration, interval)
-        delay = interval + random.uniform(0, jitter) - (time.monotonic() - started)
-        await anyio.sleep(max(delay, 0))
+        next_cycle = started + interval + random.uniform(0, jitter)
+        while time.monotonic() < next_cycle and plans.generation == generation:
+            await anyio.sleep(min(PLAN_CHECK_SECONDS, max(next_cycle - time.monotonic(), 0)))

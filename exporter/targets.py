@@ -8,7 +8,9 @@ sets becomes one target that reports under each of them.
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -43,6 +45,8 @@ class Membership:
     set_id: str
     entry: str
     flags: frozenset[Flag]
+    origin: str = ""
+    """'' for the catalogue; the reference source's name for a host only a reference lists."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,75 @@ class TargetPlan:
     @property
     def hosts(self) -> list[str]:
         return sorted({target.host for target in self.targets})
+
+
+class PlanHolder:
+    """The plan in force. Swapped whole when drift adds hosts; readers take `current` once per use."""
+
+    def __init__(self, plan: TargetPlan) -> None:
+        self._plan = plan
+        self._generation = 0
+        self._lock = threading.Lock()
+
+    @property
+    def current(self) -> TargetPlan:
+        with self._lock:
+            return self._plan
+
+    @property
+    def generation(self) -> int:
+        """Counts replacements, so the probe loop can notice a new plan between cycles."""
+        with self._lock:
+            return self._generation
+
+    def replace(self, plan: TargetPlan) -> None:
+        with self._lock:
+            if plan != self._plan:
+                self._plan = plan
+                self._generation += 1
+
+
+@dataclass(frozen=True)
+class ExtraHost:
+    """A concrete host a reference list adds to a set, to be probed on the reference's ports."""
+
+    set_id: str
+    host: str
+    tcp_ports: frozenset[int]
+    udp_ports: frozenset[int]
+    origin: str
+
+
+def with_extra_hosts(plan: TargetPlan, extras: Iterable[ExtraHost]) -> TargetPlan:
+    """`plan` plus targets for `extras`; a set the plan lacks is added as a section 'Drift' set."""
+    sets = list(plan.sets)
+    known = {endpoint_set.id for endpoint_set in sets}
+    targets = {target: list(members) for target, members in plan.targets.items()}
+    unprobeable = list(plan.unprobeable_ports)
+    for extra in extras:
+        set_id = extra.set_id.lower()
+        ports = EndpointSet(
+            id=set_id,
+            name=f"Set {set_id} (listed only by {extra.origin})",
+            section="Drift",
+            tcp_ports=tuple(sorted(extra.tcp_ports)),
+            udp_ports=tuple(sorted(extra.udp_ports)),
+        )
+        if set_id not in known:
+            known.add(set_id)
+            sets.append(ports)
+        scratch = TargetPlan(sets=[])
+        for target in _targets_for(extra.host.lower(), ports, extra.host, scratch):
+            members = targets.setdefault(target, [])
+            if not any(m.set_id == set_id for m in members):
+                members.append(Membership(set_id, extra.host, frozenset(), extra.origin))
+        unprobeable.extend(scratch.unprobeable_ports)
+    return TargetPlan(
+        sets=sets,
+        targets=dict(sorted(targets.items())),
+        unprobed_wildcards=dict(plan.unprobed_wildcards),
+        unprobeable_ports=unprobeable,
+    )
 
 
 def selected_sets(config: Config, catalogue: Catalogue) -> list[EndpointSet]:

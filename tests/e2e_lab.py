@@ -45,6 +45,8 @@ def write_config(
         "dns": {"nameservers": ["127.0.0.1"], "port": dns_server.port},
         "tls": {"ca_file": str(lab.ca_pem_path)},
         "port_remap": {**lab.port_remap, 123: ntp_server.port},
+        "state_dir": str(path.parent / "state"),
+        "drift": {"web_service": {"enabled": False}},
         **extra,
     }
     path.write_text(yaml.safe_dump(config))

@@ -9,7 +9,7 @@ from exporter.collector import ExporterCollector
 from exporter.config import load
 from exporter.probes.result import Certificate, Phase, ProbeOutcome, Reason
 from exporter.results import ResultStore, TargetResult
-from exporter.targets import Protocol, Target, TargetPlan, build_plan
+from exporter.targets import PlanHolder, Protocol, Target, TargetPlan, build_plan
 
 MANAGE = Target("manage.microsoft.com", 443, Protocol.HTTPS)
 ENROLL = Target("enterpriseenrollment.manage.microsoft.com", 443, Protocol.HTTPS)
@@ -34,7 +34,7 @@ def plan(tmp_path: Path) -> TargetPlan:
 
 def scrape(plan: TargetPlan, store: ResultStore) -> CollectorRegistry:
     registry = CollectorRegistry()
-    registry.register(ExporterCollector(plan, load(None).catalogue, store))
+    registry.register(ExporterCollector(PlanHolder(plan), load(None).catalogue, store))
     return registry
 
 

@@ -11,6 +11,8 @@ from pydantic import BaseModel
 
 from exporter.config import DEFAULT_PORT, Config
 from exporter.probes.result import Phase, Reason
+from exporter.reference.drift import Direction, Kind
+from exporter.reference.types import FetchFailure
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -64,3 +66,14 @@ def test_readme_names_the_default_port_and_the_docs() -> None:
     for doc in ("docs/metrics.md", "docs/configuration.md", "docs/catalogue.md"):
         assert doc in readme
         assert (ROOT / doc).is_file()
+
+
+def test_reference_failure_reasons_are_documented_exactly() -> None:
+    documented = table_first_column(ROOT / "docs" / "metrics.md", "## Reference fetch failure reasons")
+    assert documented == {reason.value for reason in FetchFailure}
+
+
+def test_drift_kinds_and_directions_are_documented() -> None:
+    text = (ROOT / "docs" / "drift.md").read_text(encoding="utf-8")
+    for value in [*Kind, *Direction]:
+        assert f"`{value.value}`" in text

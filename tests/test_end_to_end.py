@@ -14,7 +14,7 @@ from exporter.config import load
 from exporter.engine import run_cycle
 from exporter.results import ResultStore
 from exporter.runtime import probe_settings
-from exporter.targets import TargetPlan, build_plan
+from exporter.targets import PlanHolder, TargetPlan, build_plan
 from tests.e2e_lab import (
     BLACKHOLE_HOST,
     BROKEN,
@@ -36,7 +36,7 @@ def probe_once(config_path: Path) -> tuple[TargetPlan, CollectorRegistry]:
     store = ResultStore()
     anyio.run(run_cycle, plan, probe_settings(loaded), store, loaded.config.concurrency)
     registry = CollectorRegistry()
-    registry.register(ExporterCollector(plan, loaded.catalogue, store))
+    registry.register(ExporterCollector(PlanHolder(plan), loaded.catalogue, store))
     return plan, registry
 
 

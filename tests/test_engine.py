@@ -15,7 +15,7 @@ from exporter.probes.result import Reason
 from exporter.probes.settings import ProbeSettings
 from exporter.results import ResultStore
 from exporter.runtime import probe_settings
-from exporter.targets import Protocol, Target, TargetPlan, build_plan
+from exporter.targets import PlanHolder, Protocol, Target, TargetPlan, build_plan
 from tests.e2e_lab import arrange, write_config
 from tests.simulators.dns_server import DNSServer
 from tests.simulators.ntp_server import NTPServer
@@ -85,11 +85,13 @@ async def test_scrapes_read_results_while_a_cycle_runs(
     dns_server.drop.add("account.live.com")  # its lookup hangs until the DNS timeout (3 s)
     store = ResultStore()
     registry = CollectorRegistry()
-    registry.register(ExporterCollector(plan, loaded.catalogue, store))
+    registry.register(ExporterCollector(PlanHolder(plan), loaded.catalogue, store))
     other = {"set_id": "190", "host": "go.microsoft.com", "port": "443", "protocol": "https"}
     async with anyio.create_task_group() as group:
         group.start_soon(
-            lambda: run_forever(plan, probe_settings(loaded), store, concurrency=4, interval=3600, jitter=0)
+            lambda: run_forever(
+                PlanHolder(plan), probe_settings(loaded), store, concurrency=4, interval=3600, jitter=0
+            )
         )
         while registry.get_sample_value("intune_endpoint_up", other) is None:
             assert registry.get_sample_value("intune_exporter_cycles_total") == 0

@@ -10,9 +10,9 @@ from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from exporter.durations import format_duration
 from exporter.reference.types import Limits
+from exporter.reference.webservice import INSTANCES
 from exporter.schema import Duration, Section
 
-INSTANCES = ("Worldwide", "USGovDoD", "USGovGCCHigh", "China")
 MIN_VERSION_CHECK_INTERVAL = 300.0
 """Microsoft asks clients to check the version about once an hour; we refuse to poll more than every 5m."""
 MIN_REFERENCE_REFRESH = 60.0

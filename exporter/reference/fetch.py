@@ -1,0 +1,218 @@
+"""Bounded JSON fetching for reference lists: over HTTP, or from a file.
+
+Every failure is a `ReferenceFetchError` whose `reason` says why:
+
+    HTTP 429                                   -> RATE_LIMITED (retry_after from Retry-After, when it parses)
+    any other non-2xx (redirects not followed) -> HTTP_STATUS
+    httpx timeout, or the overall deadline     -> TIMEOUT
+    connect, proxy, TLS and protocol errors    -> CONNECTION
+    more than max_bytes of (decoded) body      -> TOO_LARGE
+    a Content-Type that is not JSON            -> NOT_JSON
+    invalid UTF-8 or JSON, truncated body      -> MALFORMED_JSON
+    file cannot be opened or read              -> FILE_ERROR
+
+The body is read in chunks and abandoned as soon as it passes `max_bytes`, so a hostile or broken server
+cannot make us buffer more than that. Details are one line of at most 200 characters and quote at most a
+short, sanitised prefix of a body.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import re
+import time
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
+from datetime import UTC
+from pathlib import Path
+from typing import Any, cast
+
+import anyio
+import httpx
+
+from exporter.reference.types import FetchFailure, ReferenceFetchError
+
+__all__ = ["DETAIL_LIMIT", "fetch_json", "one_line", "parse_retry_after", "read_json_file"]
+
+DETAIL_LIMIT = 200
+BODY_PREFIX_LIMIT = 40
+LENIENT_MEDIA_TYPES = (None, "text/plain")
+"""Media types accepted when the body itself starts like JSON (`[` or `{`)."""
+UTF8_BOM = b"\xef\xbb\xbf"
+_DELAY_SECONDS = re.compile(r"[0-9]{1,10}", re.ASCII)
+
+
+def one_line(text: str, limit: int = DETAIL_LIMIT) -> str:
+    """`text` on one line of printable characters, whitespace collapsed, cut to `limit` characters."""
+    printable = "".join(char if char.isprintable() else " " for char in text)
+    collapsed = " ".join(printable.split())
+    return collapsed if len(collapsed) <= limit else collapsed[: limit - 1] + "…"
+
+
+def _error(reason: FetchFailure, detail: str, retry_after: float | None = None) -> ReferenceFetchError:
+    return ReferenceFetchError(reason, one_line(detail), retry_after)
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delay-seconds or HTTP-date); None if absent or invalid."""
+    if value is None:
+        return None
+    value = value.strip()
+    if _DELAY_SECONDS.fullmatch(value):
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    current = time.time() if now is None else now
+    return max(0.0, when.timestamp() - current)
+
+
+def _public_url(url: httpx.URL) -> str:
+    """The URL for messages: no query (it holds our client id), fragment or credentials."""
+    return str(url.copy_with(query=None, fragment=None, userinfo=b""))
+
+
+def _media_type(header: str | None) -> str | None:
+    if header is None:
+        return None
+    return header.split(";", 1)[0].strip().lower() or None
+
+
+def _is_json_media_type(media_type: str | None) -> bool:
+    if media_type is None:
+        return False
+    return media_type == "application/json" or ("/" in media_type and media_type.endswith("+json"))
+
+
+def _starts_like_json(body: bytes) -> bool:
+    return body.removeprefix(UTF8_BOM).lstrip()[:1] in (b"[", b"{")
+
+
+def _prefix(body: bytes) -> str:
+    return one_line(body[: BODY_PREFIX_LIMIT * 4].decode("utf-8", "replace"), BODY_PREFIX_LIMIT)
+
+
+def _check_status(response: httpx.Response, where: str) -> None:
+    status = response.status_code
+    if status == 429:
+        retry_after = parse_retry_after(response.headers.get("retry-after"))
+        wait = f" (Retry-After {retry_after:g}s)" if retry_after is not None else ""
+        raise _error(FetchFailure.RATE_LIMITED, f"HTTP 429 Too Many Requests{wait} from {where}", retry_after)
+    if 300 <= status < 400:
+        location = one_line(response.headers.get("location", "?"), 80)
+        raise _error(FetchFailure.HTTP_STATUS, f"HTTP {status} redirect to {location} not followed ({where})")
+    if not 200 <= status < 300:
+        phrase = one_line(response.reason_phrase, 40)
+        raise _error(FetchFailure.HTTP_STATUS, f"HTTP {status} {phrase} from {where}")
+
+
+def _check_declared_length(response: httpx.Response, max_bytes: int, where: str) -> None:
+    """Refuse early when an uncompressed body announces it is too large."""
+    if response.headers.get("content-encoding", "identity").strip().lower() != "identity":
+        return
+    declared = response.headers.get("content-length", "").strip()
+    if declared.isdigit() and declared.isascii() and int(declared) > max_bytes:
+        raise _error(FetchFailure.TOO_LARGE, f"body of {declared} bytes exceeds {max_bytes} bytes ({where})")
+
+
+async def _read_capped(chunks: AsyncGenerator[bytes, None], max_bytes: int, where: str) -> bytes:
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > max_bytes:
+            raise _error(FetchFailure.TOO_LARGE, f"body exceeds {max_bytes} bytes ({where})")
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+async def _get(client: httpx.AsyncClient, url: httpx.URL, params: dict[str, str], max_bytes: int) -> bytes:
+    where = _public_url(url)
+    headers = {"Accept": "application/json"}
+    async with client.stream("GET", url, params=params, headers=headers) as response:
+        _check_status(response, where)
+        media_type = _media_type(response.headers.get("content-type"))
+        json_type = _is_json_media_type(media_type)
+        # httpx's aiter_bytes is an async generator: close it here rather than leave it to the GC.
+        async with aclosing(cast(AsyncGenerator[bytes, None], response.aiter_bytes())) as chunks:
+            if not json_type and media_type not in LENIENT_MEDIA_TYPES:
+                first = await anext(chunks, b"")
+                raise _error(
+                    FetchFailure.NOT_JSON,
+                    f"Content-Type {media_type} is not JSON ({where}); body starts {_prefix(first)!r}",
+                )
+            _check_declared_length(response, max_bytes, where)
+            body = await _read_capped(chunks, max_bytes, where)
+    if not json_type and not _starts_like_json(body):
+        shown = media_type or "missing"
+        raise _error(
+            FetchFailure.NOT_JSON,
+            f"Content-Type {shown} and the body does not start like JSON ({where}): {_prefix(body)!r}",
+        )
+    return body
+
+
+async def fetch_json(
+    client: httpx.AsyncClient,
+    url: str,
+    params: dict[str, str],
+    *,
+    max_bytes: int,
+    timeout: float | None = None,
+) -> Any:
+    """GET `url` with `params` through `client` and decode the JSON body, reading at most `max_bytes`.
+
+    `timeout`, when given, is a deadline for the whole exchange, body included; the client's own timeouts
+    still apply to each phase (connect, each read)."""
+    try:
+        parsed_url = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError) as exc:
+        raise _error(FetchFailure.CONNECTION, f"invalid URL: {exc}") from None
+    where = _public_url(parsed_url)
+    try:
+        with anyio.fail_after(timeout):
+            body = await _get(client, parsed_url, params, max_bytes)
+    except TimeoutError:
+        raise _error(FetchFailure.TIMEOUT, f"no complete response within {timeout:g}s from {where}") from None
+    except httpx.TimeoutException as exc:
+        raise _error(FetchFailure.TIMEOUT, f"{type(exc).__name__} from {where}") from None
+    except httpx.DecodingError as exc:
+        raise _error(FetchFailure.MALFORMED_JSON, f"content decoding failed ({where}): {exc}") from None
+    except httpx.RequestError as exc:
+        raise _error(FetchFailure.CONNECTION, f"{type(exc).__name__} ({where}): {exc}") from None
+    except httpx.InvalidURL as exc:
+        raise _error(FetchFailure.CONNECTION, f"invalid URL ({where}): {exc}") from None
+    return _decode(body, where)
+
+
+def read_json_file(path: Path, *, max_bytes: int) -> Any:
+    """Read and decode a JSON file of at most `max_bytes` bytes."""
+    try:
+        with path.open("rb") as file:
+            body = file.read(max_bytes + 1)
+    except OSError as exc:
+        raise _error(FetchFailure.FILE_ERROR, f"cannot read {path}: {exc.strerror or exc}") from None
+    if len(body) > max_bytes:
+        raise _error(FetchFailure.TOO_LARGE, f"{path} exceeds {max_bytes} bytes")
+    return _decode(body, str(path))
+
+
+def _decode(body: bytes, where: str) -> Any:
+    if not body.removeprefix(UTF8_BOM).strip():
+        raise _error(FetchFailure.MALFORMED_JSON, f"empty body ({where})")
+    try:
+        return json.loads(body)
+    except UnicodeDecodeError as exc:
+        raise _error(FetchFailure.MALFORMED_JSON, f"not UTF-8 text at byte {exc.start} ({where})") from None
+    except json.JSONDecodeError as exc:
+        ends_early = " (body ends early)" if exc.pos >= len(exc.doc.rstrip()) else ""
+        detail = f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}{ends_early} ({where})"
+        raise _error(FetchFailure.MALFORMED_JSON, detail) from None
+    except RecursionError:
+        raise _error(FetchFailure.MALFORMED_JSON, f"JSON nested too deeply ({where})") from None
+    except ValueError as exc:
+        raise _error(FetchFailure.MALFORMED_JSON, f"invalid JSON ({where}): {exc}") from None
