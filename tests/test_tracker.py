@@ -14,9 +14,9 @@ from werkzeug import Response
 from exporter.catalogue import load_builtin
 from exporter.reference.collector import DriftCollector
 from exporter.reference.drift import Direction, DriftEntry, Kind
-from exporter.reference.settings import WebServiceSettings
+from exporter.reference.settings import ReferenceListSettings, WebServiceSettings
 from exporter.reference.snapshot import SnapshotStore
-from exporter.reference.sources import WebServiceSource
+from exporter.reference.sources import ListSource, WebServiceSource
 from exporter.reference.tracker import RATE_LIMIT_BACKOFF, ReferenceTracker
 from exporter.reference.types import FetchFailure, Limits
 from tests.simulators.webservice import FIRST_VERSION, NEW_VERSION, WebServiceSimulator, fixture
@@ -260,3 +260,38 @@ async def test_drift_metrics(simulator: WebServiceSimulator, tmp_path: Path) -> 
         )
         is not None
     )
+
+
+def list_tracker(settings: ReferenceListSettings, state: Path) -> ReferenceTracker:
+    return ReferenceTracker(
+        ListSource(settings, max_bytes=10 * 1024 * 1024), SnapshotStore(state), load_builtin(), Limits()
+    )
+
+
+@pytest.mark.anyio
+async def test_a_reference_list_at_a_url(httpserver: HTTPServer, tmp_path: Path) -> None:
+    httpserver.expect_request("/consolidated.json").respond_with_json(fixture("endpoints-mem-new.json"))
+    settings = ReferenceListSettings(name="consolidated", url=httpserver.url_for("/consolidated.json"))
+    tracker = list_tracker(settings, tmp_path)
+    assert await tracker.refresh() == 3600
+    first = tracker.status.snapshot
+    assert first is not None and first.version is not None and first.version.startswith("sha256:")
+    assert sorted(tracker.status.drift) == sorted(EXPECTED_NEW_DRIFT)
+    await tracker.refresh()
+    assert tracker.status.snapshot == first  # same content: same version, nothing replaced
+
+
+@pytest.mark.anyio
+async def test_a_reference_list_in_a_file(tmp_path: Path) -> None:
+    path = tmp_path / "consolidated.json"
+    tracker = list_tracker(ReferenceListSettings(name="consolidated", file=path), tmp_path / "state")
+    await tracker.refresh()
+    assert tracker.status.failures == {FetchFailure.FILE_ERROR: 1}
+    path.write_text(json.dumps(fixture("endpoints-mem.json")))
+    await tracker.refresh()
+    assert tracker.status.snapshot is not None
+    assert tracker.status.drift == ()
+    path.write_text('[{"id": 163,')
+    await tracker.refresh()
+    assert tracker.status.failures[FetchFailure.MALFORMED_JSON] == 1
+    assert tracker.status.drift == ()
