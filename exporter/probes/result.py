@@ -27,6 +27,11 @@ class Reason(StrEnum):
     HTTP_ERROR = "http_error"
     NTP_TIMEOUT = "ntp_timeout"
     NTP_BAD_RESPONSE = "ntp_bad_response"
+    PROXY_AUTH_REQUIRED = "proxy_auth_required"
+    PROXY_REFUSED = "proxy_refused"
+    PROXY_ERROR = "proxy_error"
+    TLS_INTERCEPTED = "tls_intercepted"
+    RANGE_STRIPPED = "range_stripped"
     PROBE_ERROR = "probe_error"
     """The probe itself raised: a bug in the exporter, logged with its traceback."""
 
@@ -68,6 +73,12 @@ class ProbeOutcome:
     certificate: Certificate | None = None
     http_status: int | None = None
     ntp_offset: float | None = None
+    intercepted: bool | None = None
+    """TLS only: the handshake completed with a certificate that does not chain to the public roots, or whose
+    issuer is a known inspection issuer. None when no certificate was seen."""
+    range_supported: bool | None = None
+    """Byte-range check only: True on 206, False when the range was ignored (200) or the request failed;
+    None when the answer tells nothing (e.g. 404)."""
 
     @classmethod
     def failure(cls, reason: Reason, detail: str, phases: dict[Phase, float] | None = None) -> ProbeOutcome:

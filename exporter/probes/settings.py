@@ -11,6 +11,23 @@ from exporter.probes.result import Phase
 
 
 @dataclass(frozen=True)
+class ProxyRoute:
+    """An HTTP proxy to reach targets through. `credentials` ("user:password") never appear in text."""
+
+    host: str
+    port: int
+    credentials: str | None = field(default=None, repr=False)
+
+    @property
+    def display(self) -> str:
+        """For logs, errors and labels: the proxy's address, never its credentials."""
+        return f"{self.host}:{self.port}"
+
+    def anonymous(self) -> ProxyRoute:
+        return ProxyRoute(self.host, self.port)
+
+
+@dataclass(frozen=True)
 class ProbeSettings:
     timeouts: dict[Phase, float]
     """Seconds allowed for each phase."""
@@ -21,6 +38,15 @@ class ProbeSettings:
     """Catalogue port -> port actually dialled. For labs and tests; labels keep the catalogue port."""
     http_path: str = "/"
     user_agent: str = "intune-endpoint-exporter"
+    proxy: ProxyRoute | None = None
+    """Set for probes that go through an HTTP proxy (CONNECT for TCP and TLS); None for direct probes."""
+    inspection_trust: ssl.SSLContext | None = None
+    """Public roots plus the organisation's TLS-inspection CA(s), when configured: a chain that verifies only
+    here is intercepted, but devices trusting that CA still work (where inspection is supported)."""
+    inspection_issuers: tuple[str, ...] = ()
+    """Issuer CN or organisation substrings (lower-case) that mark a certificate as an inspection proxy's."""
+    public_issuers: tuple[str, ...] = ()
+    """Issuer CN or organisation substrings (lower-case) known to be public CAs: never called intercepted."""
 
     def dial_port(self, port: int) -> int:
         return self.port_remap.get(port, port)
