@@ -23,9 +23,8 @@ from exporter.reference.sources import WebServiceSource
 from exporter.reference.types import ReferenceFetchError
 from exporter.reference.webservice import format_changes
 from exporter.results import ResultStore
-from exporter.runtime import probe_settings
+from exporter.runtime import probe_settings, routed_plan
 from exporter.serve import serve
-from exporter.targets import build_plan
 
 log = logging.getLogger("exporter")
 
@@ -107,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "check":
             return _check(loaded)
         if args.command == "config":
-            plan = build_plan(loaded.config, loaded.catalogue)
+            plan = routed_plan(loaded)
             print(f"{loaded.source}: OK, {len(plan.sets)} sets, {len(plan.targets)} targets")
             return EXIT_OK
         if args.catalogue_command == "diff":
@@ -182,7 +181,7 @@ def _export(loaded: LoadedConfig, fmt: str) -> int:
 
 def _check(loaded: LoadedConfig) -> int:
     _setup_logging("warning")
-    plan = build_plan(loaded.config, loaded.catalogue)
+    plan = routed_plan(loaded)
     store = ResultStore()
     settings = probe_settings(loaded)
     duration = anyio.run(run_cycle, plan, settings, store, loaded.config.concurrency)

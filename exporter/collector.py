@@ -17,8 +17,18 @@ from exporter.probes.result import Phase
 from exporter.results import ResultStore, TargetResult
 from exporter.targets import Membership, PlanHolder, Target, TargetPlan
 
-ENDPOINT_LABELS = ["set_id", "host", "port", "protocol"]
-TLS_LABELS = ["set_id", "host", "port"]
+ENDPOINT_LABELS = ["set_id", "host", "port", "protocol", "path"]
+TLS_LABELS = ["set_id", "host", "port", "path"]
+
+
+def rows(plan: TargetPlan, results: dict[Target, TargetResult]) -> Iterator[tuple[Membership, TargetResult]]:
+    """Each latest result once per set it reports under."""
+    for target, members in plan.targets.items():
+        result = results.get(target)
+        if result is None:
+            continue
+        for member in members:
+            yield member, result
 
 
 class ExporterCollector(Collector):
@@ -33,16 +43,6 @@ class ExporterCollector(Collector):
         yield from self._endpoint_metrics(plan, results)
         yield from self._set_metrics(plan, results)
         yield from self._exporter_metrics(plan, stats.completed, stats.last_duration, stats.last_finished_at)
-
-    def _rows(
-        self, plan: TargetPlan, results: dict[Target, TargetResult]
-    ) -> Iterator[tuple[Membership, TargetResult]]:
-        for target, members in plan.targets.items():
-            result = results.get(target)
-            if result is None:
-                continue
-            for member in members:
-                yield member, result
 
     def _endpoint_metrics(self, plan: TargetPlan, results: dict[Target, TargetResult]) -> Iterator[Metric]:
         up = GaugeMetricFamily(
@@ -89,9 +89,9 @@ class ExporterCollector(Collector):
             labels=[*ENDPOINT_LABELS, "source"],
         )
         offsets: dict[str, float] = {}
-        for member, result in self._rows(plan, results):
+        for member, result in rows(plan, results):
             target = result.target
-            labels = [member.set_id, target.host, str(target.port), target.protocol.value]
+            labels = [member.set_id, target.host, str(target.port), target.protocol.value, target.path.value]
             if member.origin:
                 from_reference.add_metric([*labels, member.origin], 1.0)
             outcome = result.outcome
@@ -102,7 +102,7 @@ class ExporterCollector(Collector):
                     duration.add_metric([*labels, phase.value], outcome.phases[phase])
             if outcome.reason is not None:
                 reason.add_metric([*labels, outcome.reason.value], 1.0)
-            short = labels[:3]
+            short = [*labels[:3], target.path.value]
             certificate = outcome.certificate
             if certificate is not None:
                 issuer.add_metric(
@@ -138,7 +138,7 @@ class ExporterCollector(Collector):
             labels=["set_id"],
         )
         counts: dict[str, list[int]] = {}
-        for member, result in self._rows(plan, results):
+        for member, result in rows(plan, results):
             tally = counts.setdefault(member.set_id, [0, 0])
             tally[0] += 1 if result.outcome.ok else 0
             tally[1] += 1

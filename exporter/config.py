@@ -18,6 +18,7 @@ from exporter.catalogue import Catalogue, Cloud, load_builtin, load_file, merge
 from exporter.catalogue.model import HostName, RepresentativeTable, SetId, check_set_id
 from exporter.errors import ConfigError, load_yaml_file, validated
 from exporter.probes.result import Phase
+from exporter.proxy_config import ProxySettings
 from exporter.reference.settings import DriftSettings
 from exporter.schema import Duration, NonNegativeDuration, Section
 
@@ -53,6 +54,13 @@ class DnsSettings(Section):
 class TlsSettings(Section):
     ca_file: Path | None = None
     """PEM bundle replacing the public Mozilla roots (certifi) as the trust store."""
+    inspection_ca_file: Path | None = None
+    """PEM bundle of the organisation's TLS-inspection CA(s), which devices trust: an intercepted chain that
+    verifies against it still works where the page allows inspection."""
+    inspection_issuers: tuple[str, ...] = ()
+    """Issuer common names or organisations (substrings, any case) of known inspection proxies."""
+    public_issuers: tuple[str, ...] = ()
+    """Issuer common names or organisations (substrings, any case) never to call intercepted."""
 
 
 class SetSelection(Section):
@@ -102,6 +110,9 @@ class Config(Section):
     dns: DnsSettings = DnsSettings()
     tls: TlsSettings = TlsSettings()
     http_path: str = "/"
+    range_path: str | None = None
+    """Path of the byte-range check (default: http_path); a real object there gives a clear answer."""
+    proxy: ProxySettings = ProxySettings()
     wildcard_representatives: RepresentativeTable = Field(default_factory=dict)
     extra_endpoints: tuple[ExtraEndpoints, ...] = ()
     catalogue_files: tuple[Path, ...] = ()
@@ -130,10 +141,10 @@ class Config(Section):
             )
         return value.upper() if value else value
 
-    @field_validator("http_path")
+    @field_validator("http_path", "range_path")
     @classmethod
-    def _path(cls, value: str) -> str:
-        if not value.startswith("/"):
+    def _path(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("/"):
             raise ValueError("must start with '/'")
         return value
 
@@ -182,18 +193,29 @@ def _finish(config: Config, source: str, base_dir: Path) -> LoadedConfig:
         if not resolved.is_file():
             raise ConfigError(source, f"catalogue_files[{index}]", str(file), "file not found")
         catalogue = merge(catalogue, load_file(resolved))
-    if config.tls.ca_file is not None:
-        ca_file = config.tls.ca_file if config.tls.ca_file.is_absolute() else base_dir / config.tls.ca_file
-        if not ca_file.is_file():
-            raise ConfigError(source, "tls.ca_file", str(config.tls.ca_file), "file not found")
-        config = config.model_copy(update={"tls": TlsSettings(ca_file=ca_file)})
-    config = _with_absolute_state_paths(config, base_dir)
+    tls = config.tls.model_copy(
+        update={
+            "ca_file": _existing_file(source, "tls.ca_file", config.tls.ca_file, base_dir),
+            "inspection_ca_file": _existing_file(
+                source, "tls.inspection_ca_file", config.tls.inspection_ca_file, base_dir
+            ),
+        }
+    )
+    proxy = config.proxy.model_copy(
+        update={
+            "credentials_file": _existing_file(
+                source, "proxy.credentials_file", config.proxy.credentials_file, base_dir
+            )
+        }
+    )
+    config = _with_absolute_state_paths(config.model_copy(update={"tls": tls, "proxy": proxy}), base_dir)
     known = {endpoint_set.id for endpoint_set in catalogue.sets}
     extra_ids = {extra.set_id for extra in config.extra_endpoints}
     selections = {
         "sets.only": config.sets.only,
         "sets.enabled": config.sets.enabled,
         "sets.disabled": config.sets.disabled,
+        "proxy.sets": tuple(config.proxy.sets),
     }
     for field_name, ids in selections.items():
         for index, set_id in enumerate(ids):
@@ -215,6 +237,15 @@ def _finish(config: Config, source: str, base_dir: Path) -> LoadedConfig:
             "no Azure Scale Unit set in the catalogue serves it",
         )
     return LoadedConfig(config, catalogue, source)
+
+
+def _existing_file(source: str, field: str, path: Path | None, base_dir: Path) -> Path | None:
+    if path is None:
+        return None
+    resolved = path if path.is_absolute() else base_dir / path
+    if not resolved.is_file():
+        raise ConfigError(source, field, str(path), "file not found")
+    return resolved
 
 
 def _with_absolute_state_paths(config: Config, base_dir: Path) -> Config:

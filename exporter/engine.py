@@ -9,11 +9,11 @@ import ipaddress
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 import anyio
 
+from exporter.catalogue import Flag
 from exporter.probes.dns import resolve
 from exporter.probes.http import probe_http
 from exporter.probes.ntp import probe_ntp
@@ -22,38 +22,68 @@ from exporter.probes.settings import ProbeSettings
 from exporter.probes.tcp import probe_tcp
 from exporter.probes.tls import probe_tls
 from exporter.results import ResultStore, TargetResult
-from exporter.targets import PlanHolder, Protocol, Target, TargetPlan
+from exporter.targets import Path, PlanHolder, Protocol, Target, TargetPlan
 
 log = logging.getLogger(__name__)
 
 PLAN_CHECK_SECONDS = 1.0
 """How often a waiting probe loop looks for a new plan."""
 
-Probe = Callable[[str, str, int, ProbeSettings], Awaitable[ProbeOutcome]]
+
+async def probe_target(
+    target: Target, address: str, settings: ProbeSettings, flags: frozenset[Flag]
+) -> ProbeOutcome:
+    """Every check a target gets, in order; the first failure ends it.
+
+    tcp: connect. tls: connect + handshake. http: connect (direct only: proxies often refuse CONNECT to port
+    80) + GET. https: connect + handshake + GET. Where the page's notes ask: no TLS inspection allowed, and
+    byte ranges honoured. ntp: one SNTP exchange.
+    """
+    host, port = target.host, target.port
+    if target.protocol is Protocol.NTP:
+        return await probe_ntp(host, address, port, settings)
+    if target.protocol is Protocol.TCP:
+        return await probe_tcp(host, address, port, settings)
+    outcome = ProbeOutcome(ok=True)
+    if target.protocol in (Protocol.TLS, Protocol.HTTPS):
+        outcome = judge_interception(await probe_tls(host, address, port, settings), flags)
+        if not outcome.ok or target.protocol is Protocol.TLS:
+            return outcome
+        if outcome.intercepted and settings.inspection_trust is not None:
+            settings = replace(settings, trust=settings.inspection_trust)
+    elif settings.proxy is None:
+        outcome = await probe_tcp(host, address, port, settings)
+        if not outcome.ok:
+            return outcome
+    scheme = "https" if target.protocol is Protocol.HTTPS else "http"
+    outcome = combine(outcome, await probe_http(host, address, port, settings, scheme=scheme))
+    if not outcome.ok or Flag.BYTE_RANGES_REQUIRED not in flags:
+        return outcome
+    ranged = await probe_http(
+        host, address, port, replace(settings, http_path=settings.range_path), scheme=scheme, byte_range=True
+    )
+    if ranged.range_supported is False:
+        return replace(
+            outcome,
+            ok=False,
+            reason=Reason.RANGE_STRIPPED,
+            detail=f"asked for bytes=0-0, got the whole body ({ranged.http_status})",
+            range_supported=False,
+        )
+    return replace(outcome, range_supported=ranged.range_supported)
 
 
-async def _https(host: str, address: str, port: int, settings: ProbeSettings) -> ProbeOutcome:
-    handshake = await probe_tls(host, address, port, settings)
-    if not handshake.ok:
-        return handshake
-    request = await probe_http(host, address, port, settings, scheme="https")
-    return combine(handshake, request)
-
-
-async def _http(host: str, address: str, port: int, settings: ProbeSettings) -> ProbeOutcome:
-    connect = await probe_tcp(host, address, port, settings)
-    if not connect.ok:
-        return connect
-    return combine(connect, await probe_http(host, address, port, settings, scheme="http"))
-
-
-PROBES: dict[Protocol, Probe] = {
-    Protocol.TCP: probe_tcp,
-    Protocol.TLS: probe_tls,
-    Protocol.HTTP: _http,
-    Protocol.HTTPS: _https,
-    Protocol.NTP: probe_ntp,
-}
+def judge_interception(outcome: ProbeOutcome, flags: frozenset[Flag]) -> ProbeOutcome:
+    """An intercepted handshake fails endpoints on which the page says TLS inspection is unsupported."""
+    if not outcome.intercepted or Flag.SSL_INSPECTION_UNSUPPORTED not in flags:
+        return outcome
+    issuer = outcome.certificate.issuer_cn if outcome.certificate is not None else "unknown issuer"
+    return replace(
+        outcome,
+        ok=False,
+        reason=Reason.TLS_INTERCEPTED,
+        detail=f"TLS inspected (certificate issued by {issuer}); unsupported on this endpoint",
+    )
 
 
 def combine(first: ProbeOutcome, second: ProbeOutcome) -> ProbeOutcome:
@@ -65,6 +95,7 @@ def combine(first: ProbeOutcome, second: ProbeOutcome) -> ProbeOutcome:
         certificate=second.certificate or first.certificate,
         http_status=second.http_status if second.http_status is not None else first.http_status,
         ntp_offset=second.ntp_offset if second.ntp_offset is not None else first.ntp_offset,
+        intercepted=second.intercepted if second.intercepted is not None else first.intercepted,
     )
 
 
@@ -74,10 +105,12 @@ def pick_address(addresses: tuple[str, ...]) -> str:
     return ordered[0]
 
 
-async def _guarded(target: Target, address: str, settings: ProbeSettings) -> ProbeOutcome:
+async def _guarded(
+    target: Target, address: str, settings: ProbeSettings, flags: frozenset[Flag]
+) -> ProbeOutcome:
     """A probe that raises is a bug; it must cost one target's result, not the exporter."""
     try:
-        return await PROBES[target.protocol](target.host, address, target.port, settings)
+        return await probe_target(target, address, settings, flags)
     except Exception as exc:
         log.exception("probe of %s:%d/%s raised", target.host, target.port, target.protocol)
         return ProbeOutcome.failure(Reason.PROBE_ERROR, f"{type(exc).__name__}: {exc}")
@@ -87,11 +120,40 @@ def _record(store: ResultStore, result: TargetResult) -> None:
     """Store the result and log when the target changes state, so the log tells the story too."""
     previous = store.put(result)
     target, outcome = result.target, result.outcome
-    name = f"{target.host}:{target.port}/{target.protocol}"
+    name = f"{target.host}:{target.port}/{target.protocol}" + (f" via {target.via}" if target.via else "")
     if not outcome.ok and (previous is None or previous.outcome.reason != outcome.reason):
         log.warning("%s failing: %s (%s)", name, outcome.reason, outcome.detail)
     elif outcome.ok and previous is not None and not previous.outcome.ok:
         log.info("%s up again", name)
+
+
+def _check_published_ranges(
+    plan: TargetPlan,
+    host: str,
+    addresses: tuple[str, ...],
+    ranges: dict[str, list[ipaddress.IPv4Network | ipaddress.IPv6Network]],
+    store: ResultStore,
+) -> None:
+    """For sets with published CIDRs: would an IP-allowlist firewall let every resolved address through?"""
+    set_ids = {
+        member.set_id
+        for target, members in plan.targets.items()
+        if target.host == host and target.path is Path.DIRECT
+        for member in members
+        if member.set_id in ranges
+    }
+    for set_id in sorted(set_ids):
+        outside = tuple(
+            a for a in addresses if not any(ipaddress.ip_address(a) in net for net in ranges[set_id])
+        )
+        previous = store.put_range_check(set_id, host, outside)
+        if outside and previous != outside:
+            log.warning(
+                "%s resolves to %s, outside set %s's published ranges: an IP allowlist would block it",
+                host,
+                ", ".join(outside),
+                set_id,
+            )
 
 
 async def run_cycle(plan: TargetPlan, settings: ProbeSettings, store: ResultStore, concurrency: int) -> float:
@@ -102,21 +164,38 @@ async def run_cycle(plan: TargetPlan, settings: ProbeSettings, store: ResultStor
     for target in plan.targets:
         by_host.setdefault(target.host, []).append(target)
 
+    ranges = {s.id: [ipaddress.ip_network(cidr) for cidr in s.ips] for s in plan.sets if s.ips}
+
     async def probe_host(host: str, targets: list[Target]) -> None:
-        # One lookup per host per cycle, shared by all its targets; a slow name delays only its own.
-        async with limiter:
-            lookup = await resolve(host, settings)
+        # One lookup per host per cycle, shared by all its direct targets; a slow name delays only its own.
+        # Proxied targets skip it: the proxy resolves names, and clients often cannot.
+        lookup = None
+        if any(target.path is Path.DIRECT for target in targets):
+            async with limiter:
+                lookup = await resolve(host, settings)
+            if lookup.ok:
+                _check_published_ranges(plan, host, lookup.addresses, ranges, store)
         async with anyio.create_task_group() as group:
             for target in targets:
                 group.start_soon(probe_one, target, lookup)
 
-    async def probe_one(target: Target, lookup: ProbeOutcome) -> None:
+    async def probe_one(target: Target, lookup: ProbeOutcome | None) -> None:
+        flags = plan.flags_of(target)
+        if lookup is None:
+            route = settings.routes[target.via]
+            proxied = replace(
+                settings, proxy=route.anonymous() if target.path is Path.PROXY_ANONYMOUS else route
+            )
+            async with limiter:
+                outcome = await _guarded(target, target.host, proxied, flags)
+            _record(store, TargetResult(target, outcome, "", time.time()))
+            return
         if not lookup.ok:
             _record(store, TargetResult(target, lookup, "", time.time()))
             return
         address = pick_address(lookup.addresses)
         async with limiter:
-            outcome = await _guarded(target, address, settings)
+            outcome = await _guarded(target, address, settings, flags)
         outcome = replace(
             outcome,
             phases={Phase.DNS: lookup.phases[Phase.DNS], **outcome.phases},

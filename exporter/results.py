@@ -33,6 +33,7 @@ class ResultStore:
 
     _results: dict[Target, TargetResult] = field(default_factory=dict)
     _stats: CycleStats = field(default_factory=CycleStats)
+    _range_checks: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def put(self, result: TargetResult) -> TargetResult | None:
@@ -41,6 +42,17 @@ class ResultStore:
             previous = self._results.get(result.target)
             self._results[result.target] = result
             return previous
+
+    def put_range_check(self, set_id: str, host: str, outside: tuple[str, ...]) -> tuple[str, ...] | None:
+        """Record the addresses of `host` outside `set_id`'s CIDRs; returns the previous record."""
+        with self._lock:
+            previous = self._range_checks.get((set_id, host))
+            self._range_checks[(set_id, host)] = outside
+            return previous
+
+    def range_checks(self) -> dict[tuple[str, str], tuple[str, ...]]:
+        with self._lock:
+            return dict(self._range_checks)
 
     def cycle_done(self, duration: float) -> None:
         with self._lock:

@@ -10,6 +10,7 @@ import anyio
 from prometheus_client import CollectorRegistry
 from prometheus_client.process_collector import ProcessCollector
 
+from exporter.checks_collector import NetworkChecksCollector
 from exporter.collector import ExporterCollector
 from exporter.config import LoadedConfig, split_listen
 from exporter.engine import run_forever
@@ -18,9 +19,10 @@ from exporter.reference.collector import DriftCollector
 from exporter.reference.tracker import ReferenceTracker
 from exporter.reference.wiring import added_hosts, build_trackers
 from exporter.results import ResultStore
-from exporter.runtime import probe_settings
+from exporter.routes import route_plan
+from exporter.runtime import probe_settings, proxy_credentials
 from exporter.server import MetricsServer, make_app
-from exporter.targets import PlanHolder, build_plan, with_extra_hosts
+from exporter.targets import PlanHolder, TargetPlan, build_plan, with_extra_hosts
 
 log = logging.getLogger("exporter")
 
@@ -28,9 +30,14 @@ log = logging.getLogger("exporter")
 def serve(loaded: LoadedConfig, listen: str) -> int:
     """Returns the process exit code."""
     config = loaded.config
-    base_plan = build_plan(config, loaded.catalogue)
-    plans = PlanHolder(base_plan)
     settings = probe_settings(loaded)
+    base_plan = build_plan(config, loaded.catalogue)
+    has_credentials = proxy_credentials(config, loaded.source) is not None
+
+    def routed(plan: TargetPlan) -> TargetPlan:
+        return route_plan(plan, config.proxy, has_credentials)
+
+    plans = PlanHolder(routed(base_plan))
     store = ResultStore()
     registry = CollectorRegistry()
     host, port = split_listen(listen)
@@ -45,13 +52,14 @@ def serve(loaded: LoadedConfig, listen: str) -> int:
 
     def replan() -> None:
         if config.drift.probe_added:
-            plans.replace(with_extra_hosts(base_plan, added_hosts(trackers)))
+            plans.replace(routed(with_extra_hosts(base_plan, added_hosts(trackers))))
 
     replan()
     for tracker in trackers:
         tracker.on_change = replan
 
     registry.register(ExporterCollector(plans, loaded.catalogue, store))
+    registry.register(NetworkChecksCollector(plans, store))
     registry.register(DriftCollector(trackers))
     ProcessCollector(registry=registry)
     server.start()

@@ -31,11 +31,23 @@ TCP_PORT_PROTOCOLS = {80: Protocol.HTTP, 443: Protocol.HTTPS, 5223: Protocol.TLS
 UDP_PORT_PROTOCOLS = {123: Protocol.NTP}
 
 
+class Path(StrEnum):
+    """How a target is reached; the `path` label."""
+
+    DIRECT = "direct"
+    PROXY = "proxy"
+    PROXY_ANONYMOUS = "proxy_anonymous"
+    """Through the proxy without credentials: do the hosts the page names get unauthenticated access?"""
+
+
 @dataclass(frozen=True, order=True)
 class Target:
     host: str
     port: int
     protocol: Protocol
+    path: Path = Path.DIRECT
+    via: str = ""
+    """The proxy ('host:port') for proxied paths; '' when direct."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +75,10 @@ class TargetPlan:
     targets: dict[Target, list[Membership]] = field(default_factory=dict)
     unprobed_wildcards: dict[str, list[str]] = field(default_factory=dict)
     unprobeable_ports: list[Unprobeable] = field(default_factory=list)
+
+    def flags_of(self, target: Target) -> frozenset[Flag]:
+        """Flags of every catalogue entry the target stands for, in any set."""
+        return frozenset().union(*(member.flags for member in self.targets.get(target, ())))
 
     def targets_of(self, set_id: str) -> list[Target]:
         return [t for t, members in self.targets.items() if any(m.set_id == set_id for m in members)]

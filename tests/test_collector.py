@@ -44,6 +44,7 @@ def labels(target: Target, set_id: str) -> dict[str, str]:
         "host": target.host,
         "port": str(target.port),
         "protocol": target.protocol.value,
+        "path": "direct",
     }
 
 
@@ -122,7 +123,7 @@ def test_results_are_reported_under_every_set(plan: TargetPlan) -> None:
     assert registry.get_sample_value("intune_endpoint_probe_timestamp_seconds", labels(ENROLL, "163")) == (
         1_700_000_001.0
     )
-    short = {"set_id": "163", "host": MANAGE.host, "port": "443"}
+    short = {"set_id": "163", "host": MANAGE.host, "port": "443", "path": "direct"}
     assert registry.get_sample_value("intune_endpoint_http_status_code", short) == 403
     assert registry.get_sample_value("intune_endpoint_tls_verified", short) == 1
     assert registry.get_sample_value("intune_endpoint_tls_cert_not_after_timestamp_seconds", short) == 1.9e9

@@ -41,14 +41,21 @@ def probe_once(config_path: Path) -> tuple[TargetPlan, CollectorRegistry]:
 
 
 def up(registry: CollectorRegistry, set_id: str, host: str, port: int, protocol: str) -> float | None:
-    labels = {"set_id": set_id, "host": host, "port": str(port), "protocol": protocol}
+    labels = {"set_id": set_id, "host": host, "port": str(port), "protocol": protocol, "path": "direct"}
     return registry.get_sample_value("intune_endpoint_up", labels)
 
 
 def reason(
     registry: CollectorRegistry, set_id: str, host: str, port: int, protocol: str, why: str
 ) -> float | None:
-    labels = {"set_id": set_id, "host": host, "port": str(port), "protocol": protocol, "reason": why}
+    labels = {
+        "set_id": set_id,
+        "host": host,
+        "port": str(port),
+        "protocol": protocol,
+        "path": "direct",
+        "reason": why,
+    }
     return registry.get_sample_value("intune_endpoint_failure_reason", labels)
 
 
@@ -89,7 +96,7 @@ def test_broken_hosts_fail_with_their_reason(
     assert reason(registry, "189", BLACKHOLE_HOST, 443, "https", "connect_timeout") == 1
 
     assert reason(registry, "173", UNTRUSTED_HOST, 443, "https", "tls_untrusted") == 1
-    tls = {"set_id": "173", "host": UNTRUSTED_HOST, "port": "443"}
+    tls = {"set_id": "173", "host": UNTRUSTED_HOST, "port": "443", "path": "direct"}
     assert registry.get_sample_value("intune_endpoint_tls_verified", tls) == 0
     issuer_cn, issuer_org = UNTRUSTED_CA_NAME
     issuer = {**tls, "issuer_cn": issuer_cn, "issuer_org": issuer_org, "subject_cn": "lab.example.test"}

@@ -86,7 +86,13 @@ async def test_scrapes_read_results_while_a_cycle_runs(
     store = ResultStore()
     registry = CollectorRegistry()
     registry.register(ExporterCollector(PlanHolder(plan), loaded.catalogue, store))
-    other = {"set_id": "190", "host": "go.microsoft.com", "port": "443", "protocol": "https"}
+    other = {
+        "set_id": "190",
+        "host": "go.microsoft.com",
+        "port": "443",
+        "protocol": "https",
+        "path": "direct",
+    }
     async with anyio.create_task_group() as group:
         group.start_soon(
             lambda: run_forever(
@@ -103,5 +109,5 @@ async def test_scrapes_read_results_while_a_cycle_runs(
         while not store.ready:
             await anyio.sleep(0.05)
         group.cancel_scope.cancel()
-    hung = {"set_id": "97", "host": "account.live.com", "port": "443", "protocol": "https"}
+    hung = {"set_id": "97", "host": "account.live.com", "port": "443", "protocol": "https", "path": "direct"}
     assert registry.get_sample_value("intune_endpoint_failure_reason", {**hung, "reason": "dns_timeout"}) == 1

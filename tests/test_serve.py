@@ -143,18 +143,41 @@ def test_metrics_match_the_contract_and_pass_promtool(served: Served) -> None:
     assert set(samples) == documented_metrics()
 
     values = sample_values(text)
-    refused = (("host", REFUSED_HOST), ("port", "443"), ("protocol", "https"), ("set_id", "190"))
+    refused = (
+        ("host", REFUSED_HOST),
+        ("path", "direct"),
+        ("port", "443"),
+        ("protocol", "https"),
+        ("set_id", "190"),
+    )
     assert values[("intune_endpoint_up", refused)] == 0
     assert (
         values[("intune_endpoint_failure_reason", tuple(sorted((*refused, ("reason", "connect_refused")))))]
         == 1
     )
-    missing = (("host", NXDOMAIN_HOST), ("port", "443"), ("protocol", "https"), ("set_id", "97"))
+    missing = (
+        ("host", NXDOMAIN_HOST),
+        ("path", "direct"),
+        ("port", "443"),
+        ("protocol", "https"),
+        ("set_id", "97"),
+    )
     assert values[("intune_endpoint_up", missing)] == 0
-    healthy = (("host", "manage.microsoft.com"), ("port", "443"), ("protocol", "https"), ("set_id", "163"))
+    healthy = (
+        ("host", "manage.microsoft.com"),
+        ("path", "direct"),
+        ("port", "443"),
+        ("protocol", "https"),
+        ("set_id", "163"),
+    )
     assert values[("intune_endpoint_up", healthy)] == 1
     assert values[("intune_exporter_cycles_total", ())] >= 1
-    new_host = (("host", "mem-newservice.manage.microsoft.com"), ("port", "443"), ("protocol", "https"))
+    new_host = (
+        ("host", "mem-newservice.manage.microsoft.com"),
+        ("path", "direct"),
+        ("port", "443"),
+        ("protocol", "https"),
+    )
     assert values[("intune_endpoint_up", (*new_host, ("set_id", "200")))] == 1
     origin = (*new_host, ("set_id", "200"), ("source", "webservice-worldwide"))
     assert values[("intune_endpoint_drift_target_info", tuple(sorted(origin)))] == 1
@@ -226,4 +249,4 @@ def test_documented_metrics_are_parsed() -> None:
     names = documented_metrics()
     assert "intune_endpoint_up" in names
     assert "intune_catalogue_drift_entries" in names
-    assert len(names) == 31
+    assert len(names) == 35

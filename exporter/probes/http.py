@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import ssl
 import time
 from enum import Enum
@@ -19,48 +20,82 @@ import anyio
 import httpx
 
 from exporter.probes.failures import ProbeFailed, connect_failure, exception_chain, tls_failure
+from exporter.probes.proxy import authorization, status_reason
 from exporter.probes.result import Phase, ProbeOutcome, Reason
-from exporter.probes.settings import ProbeSettings
+from exporter.probes.settings import ProbeSettings, ProxyRoute
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 async def probe_http(
-    host: str, address: str, port: int, settings: ProbeSettings, *, scheme: str
+    host: str, address: str, port: int, settings: ProbeSettings, *, scheme: str, byte_range: bool = False
 ) -> ProbeOutcome:
-    """GET `settings.http_path` from `address` for `host`; `scheme` is "http" or "https"."""
+    """GET `settings.http_path` from `address` for `host`; `scheme` is "http" or "https".
+
+    Through `settings.proxy`, `address` is the host name and the proxy resolves it. With `byte_range`, the
+    request asks for `Range: bytes=0-0` and the outcome tells whether the answer honoured it."""
     if scheme not in _DEFAULT_PORTS:
         raise ValueError(f"scheme must be 'http' or 'https', not {scheme!r}")
     timeout = settings.timeouts[Phase.HTTP]
     trace = _Trace()
     extensions: dict[str, Any] = {"trace": trace}
-    if scheme == "https":
+    if scheme == "https" and settings.proxy is None:
         extensions["sni_hostname"] = host
     headers = {"Host": host_header(host, port, scheme), "User-Agent": settings.user_agent}
+    if byte_range:
+        headers["Range"] = "bytes=0-0"
     url = request_url(scheme, address, settings.dial_port(port), settings.http_path)
     started = time.perf_counter()
     try:
         with anyio.fail_after(timeout):
             async with (
                 httpx.AsyncClient(
-                    verify=settings.trust, trust_env=False, follow_redirects=False, timeout=timeout
+                    verify=settings.trust,
+                    trust_env=False,
+                    follow_redirects=False,
+                    timeout=timeout,
+                    proxy=_httpx_proxy(settings.proxy),
                 ) as client,
                 client.stream("GET", url, headers=headers, extensions=extensions) as response,
             ):
                 status = response.status_code
+                proxy_failure = _proxy_answer(response, settings.proxy)
     except (TimeoutError, httpx.HTTPError) as exc:
-        failure = _failure(exc, trace.step(), timeout)
+        failure = _failure(exc, trace.step(), timeout, settings.proxy)
         return ProbeOutcome.failure(failure.reason, failure.detail)
     finally:
         await trace.close_connections()
+    if proxy_failure is not None:
+        return ProbeOutcome.failure(proxy_failure.reason, proxy_failure.detail)
     elapsed = trace.request_seconds()
     if elapsed is None:
         elapsed = time.perf_counter() - started
-    return ProbeOutcome(ok=True, phases={Phase.HTTP: elapsed}, http_status=status)
+    range_supported = None
+    if byte_range:
+        range_supported = True if status == 206 else False if status == 200 else None
+    return ProbeOutcome(
+        ok=True, phases={Phase.HTTP: elapsed}, http_status=status, range_supported=range_supported
+    )
+
+
+def _httpx_proxy(route: ProxyRoute | None) -> httpx.Proxy | None:
+    if route is None:
+        return None
+    return httpx.Proxy(f"http://{route.host}:{route.port}", headers=authorization(route))
+
+
+def _proxy_answer(response: httpx.Response, route: ProxyRoute | None) -> ProbeFailed | None:
+    """A plain-HTTP answer that the proxy wrote itself (auth required, blocked, upstream failed)."""
+    if route is None or response.status_code < 400:
+        return None
+    from_proxy = response.status_code == 407 or any(
+        name in response.headers for name in ("proxy-status", "x-squid-error")
+    )
+    return status_reason(response.status_code, f" {response.reason_phrase}", route) if from_proxy else None
 
 
 def request_url(scheme: str, address: str, port: int, path: str) -> str:
-    host = f"[{address}]" if ipaddress.ip_address(address).version == 6 else address
+    host = f"[{address}]" if ":" in address and ipaddress.ip_address(address).version == 6 else address
     return f"{scheme}://{host}:{port}{path}"
 
 
@@ -114,7 +149,15 @@ class _Trace:
         return next((when for event, when in self.seen.items() if event.endswith(suffix)), None)
 
 
-def _failure(exc: BaseException, step: _Step, timeout: float) -> ProbeFailed:
+def _failure(exc: BaseException, step: _Step, timeout: float, route: ProxyRoute | None) -> ProbeFailed:
+    if route is not None and isinstance(exc, httpx.ProxyError):
+        # httpcore words a refused CONNECT as "<status> <reason>".
+        match = re.match(r"(\d{3})(.*)", str(exc))
+        if match is not None:
+            return status_reason(int(match.group(1)), match.group(2), route)
+        return ProbeFailed(Reason.PROXY_ERROR, f"proxy {route.display}: {_error_text(exc)}")
+    if route is not None and step in (_Step.CONNECT, _Step.UNKNOWN) and isinstance(exc, httpx.ConnectError):
+        return ProbeFailed(Reason.PROXY_ERROR, f"proxy {route.display} unreachable: {_error_text(exc)}")
     if step is _Step.UNKNOWN:
         step = _guess_step(exc)
     if isinstance(exc, TimeoutError | httpx.TimeoutException):

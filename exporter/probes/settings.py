@@ -38,6 +38,10 @@ class ProbeSettings:
     """Catalogue port -> port actually dialled. For labs and tests; labels keep the catalogue port."""
     http_path: str = "/"
     user_agent: str = "intune-endpoint-exporter"
+    range_path: str = "/"
+    """Path of the byte-range check."""
+    routes: dict[str, ProxyRoute] = field(default_factory=dict)
+    """Proxies by 'host:port', as targets name them in `via`."""
     proxy: ProxyRoute | None = None
     """Set for probes that go through an HTTP proxy (CONNECT for TCP and TLS); None for direct probes."""
     inspection_trust: ssl.SSLContext | None = None

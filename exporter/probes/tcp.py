@@ -8,15 +8,18 @@ import anyio
 from anyio.abc import SocketStream
 
 from exporter.probes.failures import ProbeFailed, connect_failure
+from exporter.probes.proxy import open_tunnel
 from exporter.probes.result import Phase, ProbeOutcome, Reason
-from exporter.probes.settings import ProbeSettings
+from exporter.probes.settings import ProbeSettings, ProxyRoute
 
 
 async def probe_tcp(host: str, address: str, port: int, settings: ProbeSettings) -> ProbeOutcome:
     """Connect to `address` on the dialled port for catalogue `port`, then hang up at once."""
     started = time.perf_counter()
     try:
-        stream = await connect(address, settings.dial_port(port), settings.timeouts[Phase.CONNECT])
+        stream = await connect(
+            address, settings.dial_port(port), settings.timeouts[Phase.CONNECT], settings.proxy
+        )
     except ProbeFailed as failure:
         return ProbeOutcome.failure(failure.reason, failure.detail)
     elapsed = time.perf_counter() - started
@@ -24,10 +27,13 @@ async def probe_tcp(host: str, address: str, port: int, settings: ProbeSettings)
     return ProbeOutcome(ok=True, phases={Phase.CONNECT: elapsed})
 
 
-async def connect(address: str, port: int, timeout: float) -> SocketStream:
-    """A TCP connection to `address`, or ProbeFailed with a CONNECT_* reason."""
+async def connect(address: str, port: int, timeout: float, proxy: ProxyRoute | None = None) -> SocketStream:
+    """A TCP connection to `address` (directly, or tunnelled through `proxy`), or ProbeFailed with a
+    CONNECT_* (or PROXY_*) reason."""
     try:
         with anyio.fail_after(timeout):
+            if proxy is not None:
+                return await open_tunnel(proxy, address, port)
             return await anyio.connect_tcp(address, port)
     except TimeoutError as exc:
         if exc.errno is None:  # our deadline, not the kernel's ETIMEDOUT

@@ -31,10 +31,55 @@ async def probe_tls(host: str, address: str, port: int, settings: ProbeSettings)
         certificate = None
         if failure.reason in CERTIFICATE_REASONS:
             certificate = await _unverified_certificate(host, address, port, settings)
-        return ProbeOutcome(
-            ok=False, reason=failure.reason, detail=failure.detail, phases=phases, certificate=certificate
+        intercepted = _intercepted(
+            certificate, settings, chain_untrusted=failure.reason is Reason.TLS_UNTRUSTED
         )
-    return ProbeOutcome(ok=True, phases=phases, certificate=_describe(der, host, verified=True))
+        if intercepted and failure.reason is Reason.TLS_UNTRUSTED and settings.inspection_trust is not None:
+            accepted = await _accepted_by_inspection_trust(host, address, port, settings)
+            if accepted is not None:
+                return accepted
+        return ProbeOutcome(
+            ok=False,
+            reason=failure.reason,
+            detail=failure.detail,
+            phases=phases,
+            certificate=certificate,
+            intercepted=intercepted,
+        )
+    certificate = _describe(der, host, verified=True)
+    intercepted = _intercepted(certificate, settings, chain_untrusted=False)
+    return ProbeOutcome(ok=True, phases=phases, certificate=certificate, intercepted=intercepted)
+
+
+def _intercepted(
+    certificate: Certificate | None, settings: ProbeSettings, *, chain_untrusted: bool
+) -> bool | None:
+    """A certificate that does not chain to the public roots, or from a known inspection issuer."""
+    if certificate is None:
+        return None
+    if _issued_by(certificate, settings.inspection_issuers):
+        return True
+    return chain_untrusted and not _issued_by(certificate, settings.public_issuers)
+
+
+def _issued_by(certificate: Certificate, issuers: tuple[str, ...]) -> bool:
+    names = (certificate.issuer_cn.lower(), certificate.issuer_org.lower())
+    return any(issuer in name for issuer in issuers for name in names if issuer)
+
+
+async def _accepted_by_inspection_trust(
+    host: str, address: str, port: int, settings: ProbeSettings
+) -> ProbeOutcome | None:
+    """The outcome for devices that trust the organisation's inspection CA, if the chain verifies there."""
+    assert settings.inspection_trust is not None
+    phases: dict[Phase, float] = {}
+    try:
+        der = await _leaf_certificate(host, address, port, settings, settings.inspection_trust, phases)
+    except ProbeFailed:
+        return None
+    return ProbeOutcome(
+        ok=True, phases=phases, certificate=_describe(der, host, verified=False), intercepted=True
+    )
 
 
 async def _leaf_certificate(
@@ -46,7 +91,9 @@ async def _leaf_certificate(
     phases: dict[Phase, float],
 ) -> bytes | None:
     started = time.perf_counter()
-    stream = await connect(address, settings.dial_port(port), settings.timeouts[Phase.CONNECT])
+    stream = await connect(
+        address, settings.dial_port(port), settings.timeouts[Phase.CONNECT], settings.proxy
+    )
     phases[Phase.CONNECT] = time.perf_counter() - started
     try:
         started = time.perf_counter()

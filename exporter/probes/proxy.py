@@ -1,0 +1,85 @@
+"""Reaching a target through an HTTP proxy: a CONNECT tunnel, and what the proxy's answer means.
+
+What the proxy says, and the reason it becomes::
+
+    cannot reach the proxy at all ............... PROXY_ERROR ("proxy unreachable: ...")
+    407 Proxy Authentication Required ............ PROXY_AUTH_REQUIRED
+    403 and other 4xx (policy, blocked domain) ... PROXY_REFUSED
+    5xx (could not reach the target for us) ...... PROXY_ERROR (detail: status line)
+    anything that is not HTTP ..................... PROXY_ERROR
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+
+import anyio
+from anyio.abc import SocketStream
+
+from exporter.probes.failures import ProbeFailed, connect_failure
+from exporter.probes.result import Reason
+from exporter.probes.settings import ProxyRoute
+
+MAX_RESPONSE_HEAD = 16 * 1024
+_STATUS_LINE = re.compile(rb"^HTTP/1\.[01] (\d{3})([^\r\n]*)")
+
+
+def authorization(route: ProxyRoute) -> dict[str, str]:
+    """The Proxy-Authorization header for `route`, if it has credentials."""
+    if not route.credentials:
+        return {}
+    token = base64.b64encode(route.credentials.encode()).decode("ascii")
+    return {"Proxy-Authorization": f"Basic {token}"}
+
+
+def status_reason(status: int, text: str, route: ProxyRoute) -> ProbeFailed:
+    """The failure a proxy's non-2xx answer stands for."""
+    detail = f"proxy {route.display} answered {status}{text}".rstrip()
+    if status == 407:
+        return ProbeFailed(Reason.PROXY_AUTH_REQUIRED, detail)
+    if 400 <= status < 500:
+        return ProbeFailed(Reason.PROXY_REFUSED, detail)
+    return ProbeFailed(Reason.PROXY_ERROR, detail)
+
+
+async def open_tunnel(route: ProxyRoute, host: str, port: int) -> SocketStream:
+    """A TCP stream to `host`:`port` through `route`. The caller sets the deadline."""
+    try:
+        stream = await anyio.connect_tcp(route.host, route.port)
+    except (OSError, ExceptionGroup) as exc:
+        failure = connect_failure(exc)
+        why = failure.detail if failure is not None else str(exc)
+        raise ProbeFailed(Reason.PROXY_ERROR, f"proxy {route.display} unreachable: {why}") from None
+    try:
+        target = f"{host}:{port}"
+        headers = {"Host": target, **authorization(route)}
+        request = (
+            f"CONNECT {target} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+        )
+        await stream.send(request.encode("ascii"))
+        status, text = await _read_status(stream, route)
+    except BaseException:
+        await anyio.aclose_forcefully(stream)
+        raise
+    if not 200 <= status < 300:
+        await anyio.aclose_forcefully(stream)
+        raise status_reason(status, text, route)
+    return stream
+
+
+async def _read_status(stream: SocketStream, route: ProxyRoute) -> tuple[int, str]:
+    head = b""
+    while b"\r\n\r\n" not in head:
+        try:
+            chunk = await stream.receive()
+        except (anyio.EndOfStream, anyio.BrokenResourceError, OSError):
+            raise ProbeFailed(Reason.PROXY_ERROR, f"proxy {route.display} closed the connection") from None
+        head += chunk
+        if len(head) > MAX_RESPONSE_HEAD:
+            raise ProbeFailed(Reason.PROXY_ERROR, f"proxy {route.display} sent an oversized answer")
+    # Bytes after the head would belong to the tunnel; a proxy sends none before we speak.
+    match = _STATUS_LINE.match(head)
+    if match is None:
+        raise ProbeFailed(Reason.PROXY_ERROR, f"proxy {route.display} did not answer in HTTP")
+    return int(match.group(1)), match.group(2).decode("latin-1")
