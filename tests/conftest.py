@@ -1,4 +1,5 @@
 pytest_plugins = [
     "tests.simulators.dns_fixtures",
     "tests.simulators.net_fixtures",
+    "tests.simulators.proxy_fixtures",
 ]

@@ -353,8 +353,27 @@ def _start_httpserver(stack: contextlib.ExitStack, port: int, tls: ssl.SSLContex
 
 
 def _healthy_answer(request: Request) -> Response:
+    """Status NNN for ``/status/NNN``, else 200; ``/range`` serves 1024 bytes, other paths "intune lab".
+
+    A 200 answer honours one byte range (``Range: bytes=A-B``, ``A-`` or ``-N``): 206 with its
+    Content-Range, or 416 when it starts past the end. Other Range values are ignored, as RFC 9110 allows.
+    """
     match = re.fullmatch(r"/status/([1-5]\d\d)", request.path)
-    return Response("intune lab\n", status=int(match.group(1)) if match else 200, content_type="text/plain")
+    status = int(match.group(1)) if match else 200
+    body = b"0123456789abcdef" * 64 if request.path == "/range" else b"intune lab\n"
+    spec = re.fullmatch(r"bytes=(\d*)-(\d*)", request.headers.get("Range", "").strip())
+    first, last = spec.groups() if spec else ("", "")
+    if status != 200 or not (first or last) or (first and last and int(last) < int(first)):
+        return Response(body, status=status, content_type="text/plain")
+    size = len(body)
+    if first:
+        start, stop = int(first), min(int(last) + 1, size) if last else size
+    else:  # suffix range: the last N bytes
+        start, stop = max(size - int(last), 0), size
+    if start >= stop:
+        return Response(status=416, headers={"Content-Range": f"bytes */{size}"})
+    headers = {"Content-Range": f"bytes {start}-{stop - 1}/{size}"}
+    return Response(body[start:stop], status=206, headers=headers, content_type="text/plain")
 
 
 @contextlib.contextmanager
