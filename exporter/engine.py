@@ -181,7 +181,7 @@ async def run_cycle(plan: TargetPlan, settings: ProbeSettings, store: ResultStor
 
     async def probe_one(target: Target, lookup: ProbeOutcome | None) -> None:
         flags = plan.flags_of(target)
-        if lookup is None:
+        if target.path is not Path.DIRECT:
             route = settings.routes[target.via]
             proxied = replace(
                 settings, proxy=route.anonymous() if target.path is Path.PROXY_ANONYMOUS else route
@@ -190,6 +190,7 @@ async def run_cycle(plan: TargetPlan, settings: ProbeSettings, store: ResultStor
                 outcome = await _guarded(target, target.host, proxied, flags)
             _record(store, TargetResult(target, outcome, "", time.time()))
             return
+        assert lookup is not None  # resolved for every host with a direct target
         if not lookup.ok:
             _record(store, TargetResult(target, lookup, "", time.time()))
             return

@@ -50,7 +50,7 @@ async def test_a_probe_that_raises_costs_only_its_target(
     async def broken(host: str, address: str, port: int, settings: ProbeSettings) -> engine.ProbeOutcome:
         raise RuntimeError("bug")
 
-    monkeypatch.setitem(engine.PROBES, Protocol.HTTP, broken)
+    monkeypatch.setattr(engine, "probe_tcp", broken)  # only plain-HTTP targets connect first
     store = ResultStore()
     await run_cycle(plan, probe_settings(loaded), store, concurrency=4)
     results, stats = store.snapshot()

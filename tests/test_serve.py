@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -22,6 +23,7 @@ from werkzeug import Response
 from tests.e2e_lab import NXDOMAIN_HOST, REFUSED_HOST, arrange, write_config
 from tests.simulators.dns_server import DNSServer
 from tests.simulators.ntp_server import NTPServer
+from tests.simulators.squid import SquidProxy
 from tests.simulators.tls_servers import LoopbackLab
 from tests.simulators.webservice import NEW_VERSION, WebServiceSimulator
 
@@ -92,6 +94,7 @@ def lab_with_web_service(
     ntp_server: NTPServer,
     lab: LoopbackLab,
     simulator: WebServiceSimulator,
+    **extra: Any,
 ) -> Path:
     arrange(dns_server, ntp_server)
     web_service = {"base_url": simulator.base_url, "timeout": "5s"}
@@ -101,6 +104,7 @@ def lab_with_web_service(
         ntp_server,
         lab,
         drift={"web_service": web_service, "probe_added": True},
+        **extra,
     )
 
 
@@ -118,8 +122,11 @@ def served(
     ntp_server: NTPServer,
     loopback_lab: LoopbackLab,
     simulator: WebServiceSimulator,
+    squid_open: SquidProxy,
 ) -> Iterator[Served]:
-    config = lab_with_web_service(tmp_path, dns_server, ntp_server, loopback_lab, simulator)
+    # Every target directly, and through the proxy too: every metric of the contract has samples.
+    proxy = {"url": squid_open.url, "also_direct": True}
+    config = lab_with_web_service(tmp_path, dns_server, ntp_server, loopback_lab, simulator, proxy=proxy)
     with exporter_serving(config) as served:
         # The reference's new hosts join the plan when its list arrives; they are probed at once.
         probed = 'intune_endpoint_drift_target_info{host="mem-newservice.manage.microsoft.com"'
