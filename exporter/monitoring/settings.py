@@ -1,0 +1,35 @@
+"""Selectors and thresholds shared by the alerting rules and the dashboards."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+RUNBOOK_BASE = "https://github.com/intune-endpoint-exporter/intune-endpoint-exporter/blob/main/docs/runbooks.md"
+
+
+@dataclass(frozen=True)
+class MonitoringSettings:
+    selector: str = 'job="intune-endpoint-exporter"'
+    """PromQL label matchers selecting the exporter's series (without braces)."""
+    runbook_base: str = RUNBOOK_BASE
+    """Runbook links are `runbook_base#<alert name in lower case>`."""
+    critical_sets: tuple[str, ...] = ("163", "56")
+    """Sets whose loss pages at once: Intune core service and authentication."""
+    down_for: str = "5m"
+    """How long an endpoint set must be down before paging."""
+    degraded_for: str = "15m"
+    """How long partial loss, interception and the other network checks must last before a ticket."""
+    ntp_max_offset_seconds: float = 60.0
+    drift_for: str = "1h"
+    reference_stale_seconds: float = 6 * 3600.0
+    """A reference source not checked successfully for this long is failing."""
+    cycle_slow_ratio: float = 1.0
+    """Alert when a probe cycle takes longer than this share of the probe interval."""
+    probe_interval_seconds: float = 60.0
+    exporter_down_for: str = "5m"
+    dashboard_uid_prefix: str = "intune-endpoints"
+    dashboard_refresh: str = "1m"
+
+    def matchers(self, *extra: str) -> str:
+        """`{selector, extra...}`."""
+        return "{" + ", ".join(part for part in (self.selector, *extra) if part) + "}"
