@@ -17,6 +17,8 @@ from exporter.check import failed_required, render, reports
 from exporter.config import DEFAULT_LISTEN, LoadedConfig, load, split_listen
 from exporter.engine import run_cycle
 from exporter.errors import NO_VALUE, ConfigError
+from exporter.monitoring.generate import write
+from exporter.monitoring.settings import MonitoringSettings
 from exporter.reference.report import collect_reports, exit_code, render_json, render_text
 from exporter.reference.snapshot import SnapshotStore, load_or_create_client_id
 from exporter.reference.sources import WebServiceSource
@@ -85,6 +87,21 @@ def build_parser() -> argparse.ArgumentParser:
     changes.add_argument(
         "--since", metavar="VERSION", help="e.g. 2025110100 (default: the version of the saved snapshot)"
     )
+    monitoring = commands.add_parser("monitoring", help="alerting rules and Grafana dashboards")
+    monitoring_commands = monitoring.add_subparsers(
+        dest="monitoring_command", metavar="SUBCOMMAND", required=True
+    )
+    generate = monitoring_commands.add_parser(
+        "generate", help="write alerts/*.rules.yml and dashboards/*.json (to adjust selectors or thresholds)"
+    )
+    generate.add_argument(
+        "--out", type=Path, default=Path("."), metavar="DIR", help="default: current directory"
+    )
+    generate.add_argument(
+        "--selector",
+        default=MonitoringSettings().selector,
+        help="PromQL label matchers selecting the exporter's series (default: %(default)s)",
+    )
     return parser
 
 
@@ -96,6 +113,10 @@ def _config_flag(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "monitoring":
+        for path in write(args.out, MonitoringSettings(selector=args.selector)):
+            print(path)
+        return EXIT_OK
     try:
         loaded = load(args.config)
         if args.command == "serve":

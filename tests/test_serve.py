@@ -3,89 +3,24 @@ in docs/metrics.md, promtool's lint, and a clean exit on SIGTERM."""
 
 from __future__ import annotations
 
-import contextlib
-import re
 import signal
-import socket
 import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
 from tests.e2e_lab import NXDOMAIN_HOST, REFUSED_HOST, arrange, write_config
+from tests.serving import Served, documented_metrics, exporter_serving, sample_values, wait_for
 from tests.simulators.dns_server import DNSServer
 from tests.simulators.ntp_server import NTPServer
 from tests.simulators.squid import SquidProxy
 from tests.simulators.tls_servers import LoopbackLab
 from tests.simulators.webservice import NEW_VERSION, WebServiceSimulator
-
-DOCS = Path(__file__).resolve().parent.parent / "docs" / "metrics.md"
-EXPORTER = Path(sys.executable).parent / "intune-exporter"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def documented_metrics() -> set[str]:
-    """Metric names in the first column of docs/metrics.md's metrics table."""
-    text = DOCS.read_text(encoding="utf-8")
-    table = text.split("## Exporter metrics", 1)[1].split("\n## ", 1)[0]
-    return set(re.findall(r"^\| `([a-z_]+)` \|", table, flags=re.MULTILINE))
-
-
-class Served:
-    def __init__(self, process: subprocess.Popen[str], base: str) -> None:
-        self.process = process
-        self.base = base
-
-    def get(self, path: str) -> httpx.Response:
-        return httpx.get(self.base + path, timeout=5)
-
-
-@contextlib.contextmanager
-def exporter_serving(config: Path) -> Iterator[Served]:
-    """`intune-exporter serve` on a free loopback port, ready (first cycle done) when yielded."""
-    assert EXPORTER.is_file(), f"console script not installed next to {sys.executable}: pip install -e ."
-    port = free_port()
-    process = subprocess.Popen(
-        [str(EXPORTER), "serve", "--config", str(config), "--listen", f"127.0.0.1:{port}"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    served = Served(process, f"http://127.0.0.1:{port}")
-    try:
-        wait_for(lambda: served.get("/ready").status_code == 200, process)
-        yield served
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
-
-
-def wait_for(condition: Callable[[], bool], process: subprocess.Popen[str], seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.communicate()[0]
-        try:
-            if condition():
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    pytest.fail("the exporter never got there")
 
 
 def lab_with_web_service(
@@ -132,14 +67,6 @@ def served(
         probed = 'intune_endpoint_drift_target_info{host="mem-newservice.manage.microsoft.com"'
         wait_for(lambda: probed in served.get("/metrics").text, served.process)
         yield served
-
-
-def sample_values(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
 
 
 def test_metrics_match_the_contract_and_pass_promtool(served: Served) -> None:

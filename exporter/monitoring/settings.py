@@ -27,8 +27,29 @@ class MonitoringSettings:
     """Alert when a probe cycle takes longer than this share of the probe interval."""
     probe_interval_seconds: float = 60.0
     exporter_down_for: str = "5m"
+    instance_labels: tuple[str, ...] = ("job", "instance", "site")
+    """Labels telling exporter instances (vantage points) apart: every aggregation keeps them, so each
+    instance alerts on its own sets. `site` is the target label the dashboards filter on; absent, it is
+    simply empty."""
+    ntp_sets: tuple[str, ...] = ("165",)
+    """NTP sets: their loss is `IntuneNTPUnreachable` (warning), not a required set down."""
+    reference_failing_for: str = "2h"
+    """Longer than the one-hour wait after an HTTP 429, so one rate-limited check does not alert."""
+    stalled_intervals: float = 5.0
+    """Alert when no probe cycle has completed for this many probe intervals."""
+    listed_endpoints: int = 10
+    """Alert descriptions name at most this many failing endpoints."""
     dashboard_uid_prefix: str = "intune-endpoints"
     dashboard_refresh: str = "1m"
+    dashboard_selector: str = 'job=~"$job", site=~"$site"'
+    """Label matchers every dashboard query starts with; `$job` and `$site` are the dashboards' variables."""
+    dashboard_time_from: str = "now-6h"
+    dashboard_tags: tuple[str, ...] = ("intune", "intune-endpoint-exporter")
+    """Also how the dashboards link to each other."""
+    tls_cert_warning_days: float = 30.0
+    """Dashboards colour a presented certificate orange when it expires within this many days..."""
+    tls_cert_critical_days: float = 7.0
+    """...and red within this many."""
 
     def matchers(self, *extra: str) -> str:
         """`{selector, extra...}`."""
