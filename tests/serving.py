@@ -43,10 +43,10 @@ class Served:
 
 
 @contextlib.contextmanager
-def exporter_serving(config: Path) -> Iterator[Served]:
-    """`intune-exporter serve` on a free loopback port, ready (first cycle done) when yielded."""
+def exporter_serving(config: Path, port: int | None = None) -> Iterator[Served]:
+    """`intune-exporter serve` on a loopback port (free by default), ready once its first cycle is done."""
     assert EXPORTER.is_file(), f"console script not installed next to {sys.executable}: pip install -e ."
-    port = free_port()
+    port = port or free_port()
     process = subprocess.Popen(
         [str(EXPORTER), "serve", "--config", str(config), "--listen", f"127.0.0.1:{port}"],
         stdout=subprocess.PIPE,
@@ -55,7 +55,7 @@ def exporter_serving(config: Path) -> Iterator[Served]:
     )
     served = Served(process, f"http://127.0.0.1:{port}")
     try:
-        wait_for(lambda: served.get("/ready").status_code == 200, process)
+        wait_for(lambda: served.get("/ready").status_code == 200, process, what="ready")
         yield served
     finally:
         if process.poll() is None:
@@ -63,7 +63,9 @@ def exporter_serving(config: Path) -> Iterator[Served]:
             process.communicate()
 
 
-def wait_for(condition: Callable[[], bool], process: subprocess.Popen[str], seconds: float = 30) -> None:
+def wait_for(
+    condition: Callable[[], bool], process: subprocess.Popen[str], seconds: float = 30, what: str = ""
+) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         assert process.poll() is None, process.communicate()[0]
@@ -73,7 +75,7 @@ def wait_for(condition: Callable[[], bool], process: subprocess.Popen[str], seco
         except httpx.TransportError:
             pass
         time.sleep(0.1)
-    pytest.fail("the exporter never got there")
+    pytest.fail(f"the exporter never got there{': ' + what if what else ''}")
 
 
 def sample_values(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

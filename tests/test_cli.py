@@ -106,3 +106,18 @@ def test_ca_file_that_is_not_pem_exits_2(tmp_path: Path, capsys: pytest.CaptureF
     err = capsys.readouterr().err
     assert "field 'tls.ca_file': not a PEM certificate bundle" in err
     assert str(tmp_path / "ca.pem") in err
+
+
+def test_monitoring_generate_reproduces_the_committed_files(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parent.parent
+    assert main(["monitoring", "generate", "--out", str(tmp_path)]) == 0
+    generated = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
+    assert generated
+    for relative in generated:
+        assert (tmp_path / relative).read_text() == (root / relative).read_text(), relative
+    assert (
+        main(["monitoring", "generate", "--out", str(tmp_path / "custom"), "--selector", 'job="intune"']) == 0
+    )
+    assert (
+        'job="intune"' in (tmp_path / "custom" / "alerts" / "intune-endpoint-exporter.rules.yml").read_text()
+    )

@@ -40,6 +40,13 @@ NOT_PRODUCED = {
     "IntuneEndpointExporterSlowCycles": "needs a cycle longer than the 60 s interval",
     "IntuneEndpointProbeErrors": "needs a bug in a probe",
 }
+# Dashboard queries the scenario cannot produce: a counter growing during the test (a failed reference is
+# retried after 5 min), and probe errors (a bug). They still must parse.
+QUERIES_NOT_PRODUCED = {
+    'sum by (source, reason) (increase(intune_catalogue_reference_fetch_failures_total{job=~"$job", '
+    'site=~"$site"}[$__range])) > 0',
+    'intune_endpoint_failure_reason{job=~"$job", site=~"$site", set_id=~"$set", reason="probe_error"} == 1',
+}
 EXPECTED_ALERTS = {
     ("IntuneCoreEndpointsDown", "163"),
     ("IntuneRequiredEndpointSetDown", "190"),
@@ -85,7 +92,7 @@ def scenario(
                 "172": mitm_range_stripping.url,
                 "dha": mitm_range_stripping.url,
                 "unauthenticated-proxy": squid_auth.url,
-            }
+            },
         },
         tls={
             "ca_file": str(loopback_lab.ca_pem_path),
@@ -108,7 +115,7 @@ def scenario(
                 ranges = prometheus.query("intune_endpoint_http_range_supported == 0")
                 return bool(drift and ranges)
 
-            wait_for(ready, served.process, seconds=60)
+            wait_for(ready, served.process, seconds=60, what="scraped")
             time.sleep(3)  # a few rule evaluations on complete data
             yield prometheus
 
@@ -165,8 +172,8 @@ def test_alerts_and_dashboard_queries_against_prometheus(scenario: PrometheusSer
 
     for file_name, dashboard in dashboards().items():
         for expr in panel_queries(dashboard):
-            result = prometheus.query(substituted(expr))
-            assert result, f"{file_name}: no data for {expr}"
+            result = prometheus.query(substituted(expr))  # parses, or the API says why
+            assert result or expr in QUERIES_NOT_PRODUCED, f"{file_name}: no data for {expr}"
         for query in variable_queries(dashboard):
             match = re.fullmatch(r"label_values\((?:(.+),\s*)?(\w+)\)", query.strip())
             assert match is not None, query
