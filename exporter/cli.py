@@ -92,7 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
         dest="monitoring_command", metavar="SUBCOMMAND", required=True
     )
     generate = monitoring_commands.add_parser(
-        "generate", help="write alerts/*.rules.yml and dashboards/*.json (to adjust selectors or thresholds)"
+        "generate",
+        help="write the alert rules and dashboards (and the Helm chart's copies) for other selectors",
     )
     generate.add_argument(
         "--out", type=Path, default=Path("."), metavar="DIR", help="default: current directory"

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-RUNBOOK_BASE = "https://github.com/intune-endpoint-exporter/intune-endpoint-exporter/blob/main/docs/runbooks.md"
+RUNBOOK_BASE = (
+    "https://github.com/intune-endpoint-exporter/intune-endpoint-exporter/blob/main/docs/runbooks.md"
+)
 
 
 @dataclass(frozen=True)
