@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -15,15 +14,10 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.simulators.processes import free_port
+
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "metrics.md"
 EXPORTER = Path(sys.executable).parent / "intune-exporter"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def documented_metrics() -> set[str]:

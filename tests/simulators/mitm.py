@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
@@ -25,6 +24,8 @@ from types import TracebackType
 import pytest
 from cryptography import x509
 from cryptography.x509.oid import NameOID
+
+from tests.simulators.processes import free_port, start_logged, terminate
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_MITMDUMP = REPO / ".venv-mitm" / "bin" / "mitmdump"
@@ -103,7 +104,7 @@ class MitmProxy:
         binary = mitmdump_binary()
         self.directory = Path(tempfile.mkdtemp(prefix="lab-mitm-"))
         try:
-            self.port = _free_port()
+            self.port = free_port()
             hosts_file = self.directory / "hosts.json"
             hosts_file.write_text(json.dumps(self.hosts), encoding="utf-8")
             options: dict[str, object] = {
@@ -118,14 +119,7 @@ class MitmProxy:
             command += ["-s", str(ADDON)]
             for name, value in options.items():
                 command += ["--set", f"{name}={value}"]
-            with (self.directory / "mitmdump.log").open("wb") as log:
-                self._process = subprocess.Popen(
-                    command,
-                    cwd=self.directory,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
+            self._process = start_logged(command, self.directory, "mitmdump.log")
             self._wait_until_running()
         except BaseException:
             self._stop()
@@ -156,13 +150,8 @@ class MitmProxy:
 
     def _stop(self) -> None:
         process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        if process is not None:
+            terminate(process, STOP_TIMEOUT)
         if self.directory != Path():
             shutil.rmtree(self.directory, ignore_errors=True)
 
@@ -178,10 +167,3 @@ def _accepts(port: int) -> bool:
             return True
     except OSError:
         return False
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port

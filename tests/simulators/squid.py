@@ -16,8 +16,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -26,6 +24,8 @@ from pathlib import Path
 from types import TracebackType
 
 import pytest
+
+from tests.simulators.processes import free_port, start_logged, terminate
 
 INSTALL_HINT = "install Debian's squid package (apt-get install squid), as .ci/run does"
 NCSA_AUTH_HELPERS = ("/usr/lib/squid/basic_ncsa_auth", "/usr/lib64/squid/basic_ncsa_auth")
@@ -106,16 +106,9 @@ class SquidProxy:
         self.directory = Path(tempfile.mkdtemp(prefix="lab-squid-"))
         try:
             self.directory.chmod(0o777)  # squid started as root works as user `proxy`
-            self.port = _free_port()
+            self.port = free_port()
             config = self._write_config()
-            with (self.directory / "squid.stderr").open("wb") as stderr:
-                self._process = subprocess.Popen(
-                    [binary, "-N", "-f", str(config)],
-                    cwd=self.directory,
-                    stdin=subprocess.DEVNULL,
-                    stdout=stderr,
-                    stderr=subprocess.STDOUT,
-                )
+            self._process = start_logged([binary, "-N", "-f", str(config)], self.directory, "squid.stderr")
             self._wait_until_listening()
         except BaseException:
             self._stop()
@@ -192,26 +185,9 @@ class SquidProxy:
     def _stop(self) -> None:
         process, self._process = self._process, None
         if process is not None:
-            _terminate(process)
+            terminate(process, STOP_TIMEOUT)
         if self.directory != Path():
             shutil.rmtree(self.directory, ignore_errors=True)
-
-
-def _terminate(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _apr1_hash(password: str) -> str:
