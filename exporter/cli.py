@@ -124,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.listen is not None:
                 _check_listen_flag(args.listen)
             _setup_logging(loaded.config.log_level)
-            return serve(loaded, args.listen or loaded.config.listen)
+            return serve(loaded, args.listen or loaded.config.listen, args.config)
         if args.command == "check":
             return _check(loaded)
         if args.command == "config":

@@ -9,6 +9,7 @@ import ipaddress
 import logging
 import random
 import time
+from collections.abc import Callable
 from dataclasses import replace
 
 import anyio
@@ -214,7 +215,7 @@ async def run_cycle(plan: TargetPlan, settings: ProbeSettings, store: ResultStor
 
 async def run_forever(
     plans: PlanHolder,
-    settings: ProbeSettings,
+    settings: ProbeSettings | Callable[[], ProbeSettings],
     store: ResultStore,
     *,
     concurrency: int,
@@ -228,7 +229,8 @@ async def run_forever(
         generation = plans.generation
         plan = plans.current
         store.retain(set(plan.targets))
-        duration = await run_cycle(plan, settings, store, concurrency)
+        cycle_settings = settings() if callable(settings) else settings
+        duration = await run_cycle(plan, cycle_settings, store, concurrency)
         failed = sum(1 for r in store.snapshot()[0].values() if not r.outcome.ok)
         log.info("cycle done in %.2fs: %d targets, %d failing", duration, len(plan.targets), failed)
         if duration > interval:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import sys
+from pathlib import Path
 
 import anyio
 from prometheus_client import CollectorRegistry
@@ -12,12 +13,12 @@ from prometheus_client.process_collector import ProcessCollector
 
 from exporter.checks_collector import NetworkChecksCollector
 from exporter.collector import ExporterCollector
-from exporter.config import LoadedConfig, split_listen
+from exporter.config import Config, LoadedConfig, split_listen
 from exporter.engine import run_forever
-from exporter.probes.settings import ProbeSettings
 from exporter.reference.collector import DriftCollector
 from exporter.reference.tracker import ReferenceTracker
 from exporter.reference.wiring import added_hosts, build_trackers
+from exporter.reload import Reloader
 from exporter.results import ResultStore
 from exporter.routes import route_plan
 from exporter.runtime import probe_settings, proxy_credentials
@@ -27,40 +28,57 @@ from exporter.targets import PlanHolder, TargetPlan, build_plan, with_extra_host
 log = logging.getLogger("exporter")
 
 
-def serve(loaded: LoadedConfig, listen: str) -> int:
-    """Returns the process exit code."""
+class _Probing:
+    """What the probe loop runs on, replaced whole by a configuration reload."""
+
+    def __init__(self, loaded: LoadedConfig, trackers: list[ReferenceTracker]) -> None:
+        self.trackers = trackers
+        self.plans = PlanHolder(TargetPlan(sets=[]))
+        self.apply(loaded)
+
+    def apply(self, loaded: LoadedConfig) -> None:
+        """Raises ConfigError, changing nothing, when `loaded` cannot run."""
+        settings = probe_settings(loaded)
+        has_credentials = proxy_credentials(loaded.config, loaded.source) is not None
+        self.loaded, self.settings = loaded, settings
+        self._base = build_plan(loaded.config, loaded.catalogue)
+        self._proxy, self._has_credentials = loaded.config.proxy, has_credentials
+        self.replan()
+
+    def replan(self) -> None:
+        plan = self._base
+        if self.loaded.config.drift.probe_added:
+            plan = with_extra_hosts(plan, added_hosts(self.trackers))
+        self.plans.replace(route_plan(plan, self._proxy, self._has_credentials))
+
+
+def serve(loaded: LoadedConfig, listen: str, path: Path | None = None) -> int:
+    """Returns the exit code. `path`, the configuration file, is reloaded on SIGHUP or POST /-/reload."""
     config = loaded.config
-    settings = probe_settings(loaded)
-    base_plan = build_plan(config, loaded.catalogue)
-    has_credentials = proxy_credentials(config, loaded.source) is not None
-
-    def routed(plan: TargetPlan) -> TargetPlan:
-        return route_plan(plan, config.proxy, has_credentials)
-
-    plans = PlanHolder(routed(base_plan))
+    trackers: list[ReferenceTracker] = []
+    probing = _Probing(loaded, trackers)
+    plans = probing.plans
+    reloader = Reloader(path, loaded, probing.apply)
     store = ResultStore()
     registry = CollectorRegistry()
     host, port = split_listen(listen)
     try:
-        server = MetricsServer(host, port, make_app(registry, store, lambda: _summary(plans, store)))
+        app = make_app(registry, store, lambda: _summary(plans, store), reload=reloader.reload)
+        server = MetricsServer(host, port, app)
     except OSError as exc:
         print(f"intune-exporter: cannot listen on {listen}: {exc.strerror or exc}", file=sys.stderr)
         return 1
-    trackers = build_trackers(loaded)
+    trackers.extend(build_trackers(loaded))
     for tracker in trackers:
         tracker.restore()
-
-    def replan() -> None:
-        if config.drift.probe_added:
-            plans.replace(routed(with_extra_hosts(base_plan, added_hosts(trackers))))
-
-    replan()
+    probing.replan()
     for tracker in trackers:
-        tracker.on_change = replan
+        tracker.on_change = probing.replan
 
     registry.register(ExporterCollector(plans, loaded.catalogue, store))
     registry.register(NetworkChecksCollector(plans, store))
     registry.register(DriftCollector(trackers))
+    registry.register(reloader)
     ProcessCollector(registry=registry)
     server.start()
     plan = plans.current
@@ -78,7 +96,7 @@ def serve(loaded: LoadedConfig, listen: str) -> int:
         if wildcards:
             log.info("set %s: wildcards without a representative host, not probed: %s", set_id, wildcards)
     try:
-        anyio.run(_run_until_signal, loaded, plans, settings, store, trackers)
+        anyio.run(_run_until_signal, config, probing, store, trackers, reloader)
     finally:
         server.stop()
     log.info("stopped")
@@ -96,18 +114,17 @@ def _summary(plans: PlanHolder, store: ResultStore) -> str:
 
 
 async def _run_until_signal(
-    loaded: LoadedConfig,
-    plans: PlanHolder,
-    settings: ProbeSettings,
+    config: Config,
+    probing: _Probing,
     store: ResultStore,
     trackers: list[ReferenceTracker],
+    reloader: Reloader,
 ) -> None:
-    config = loaded.config
     async with anyio.create_task_group() as group:
         group.start_soon(
             lambda: run_forever(
-                plans,
-                settings,
+                probing.plans,
+                lambda: probing.settings,
                 store,
                 concurrency=config.concurrency,
                 interval=config.interval,
@@ -116,8 +133,11 @@ async def _run_until_signal(
         )
         for tracker in trackers:
             group.start_soon(tracker.run)
-        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
             async for received in signals:
+                if received == signal.SIGHUP:
+                    reloader.reload()
+                    continue
                 log.info("received %s, shutting down", signal.Signals(received).name)
                 group.cancel_scope.cancel()
                 break

@@ -1,4 +1,4 @@
-"""HTTP endpoints: /metrics, /healthz (alive), /ready (first cycle done) and a short HTML index."""
+"""HTTP endpoints: /metrics, /healthz (alive), /ready (first cycle done), POST /-/reload and an HTML index."""
 
 from __future__ import annotations
 
@@ -32,7 +32,10 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 def make_app(
-    registry: CollectorRegistry, store: ResultStore, summary: Callable[[], str]
+    registry: CollectorRegistry,
+    store: ResultStore,
+    summary: Callable[[], str],
+    reload: Callable[[], tuple[bool, str]] | None = None,
 ) -> Callable[..., Any]:
     metrics = make_wsgi_app(registry)
 
@@ -41,6 +44,13 @@ def make_app(
         if path == "/metrics":
             result: Iterable[bytes] = metrics(environ, start_response)
             return result
+        if path == "/-/reload":
+            if environ.get("REQUEST_METHOD") != "POST":
+                return _text(start_response, "405 Method Not Allowed", "use POST\n")
+            if reload is None:
+                return _text(start_response, "404 Not Found", "not found\n")
+            ok, message = reload()
+            return _text(start_response, "200 OK" if ok else "500 Internal Server Error", message + "\n")
         if path == "/healthz":
             return _text(start_response, "200 OK", "ok\n")
         if path == "/ready":

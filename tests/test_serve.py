@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from pytest_httpserver import HTTPServer
@@ -183,4 +184,43 @@ def test_documented_metrics_are_parsed() -> None:
     names = documented_metrics()
     assert "intune_endpoint_up" in names
     assert "intune_catalogue_drift_entries" in names
-    assert len(names) == 35
+    assert len(names) == 37
+
+
+def test_reload_keeps_the_running_configuration_when_the_new_one_is_invalid(
+    tmp_path: Path, dns_server: DNSServer, ntp_server: NTPServer, loopback_lab: LoopbackLab
+) -> None:
+    arrange(dns_server, ntp_server, broken=False)
+
+    def configure(only: list[str], **extra: Any) -> Path:
+        return write_config(
+            tmp_path / "lab.yml", dns_server, ntp_server, loopback_lab, sets={"only": only}, **extra
+        )
+
+    def metric(served: Served, name: str) -> float:
+        return sample_values(served.get("/metrics").text)[(name, ())]
+
+    with exporter_serving(configure(["163"])) as served:
+        assert metric(served, "intune_exporter_targets") == 4
+        assert metric(served, "intune_exporter_config_last_reload_successful") == 1
+
+        (tmp_path / "lab.yml").write_text("interval: soon\n")
+        answer = httpx.post(served.base + "/-/reload", timeout=5)
+        assert answer.status_code == 500
+        assert "field 'interval': not a duration" in answer.text
+        assert metric(served, "intune_exporter_config_last_reload_successful") == 0
+        assert metric(served, "intune_exporter_targets") == 4
+
+        configure(["163", "190"])
+        answer = httpx.post(served.base + "/-/reload", timeout=5)
+        assert (answer.status_code, answer.text) == (200, "reloaded\n")
+        assert metric(served, "intune_exporter_config_last_reload_successful") == 1
+        assert metric(served, "intune_exporter_targets") == 6
+        assert httpx.get(served.base + "/-/reload", timeout=5).status_code == 405
+
+        configure(["190"])
+        served.process.send_signal(signal.SIGHUP)
+        wait_for(lambda: metric(served, "intune_exporter_targets") == 2, served.process, what="SIGHUP reload")
+        labels = 'host="go.microsoft.com",path="direct",port="443",protocol="https",set_id="190"'
+        probed = f"intune_endpoint_up{{{labels}}}"
+        wait_for(lambda: probed in served.get("/metrics").text, served.process, what="new plan probed")
