@@ -53,6 +53,8 @@ OK, SLOW, HOLE = "127.0.0.1", "127.0.0.7", "127.0.0.3"
 DOMAIN = "bench.test"
 SERVER_NAME = f"probe.ok.{DOMAIN}"
 SET_ID = "bench"
+SCRAPE_GAP = 1.0
+"""Seconds between the end of one /metrics render and the next during the scrape-during-a-cycle run."""
 
 
 @dataclass(frozen=True)
@@ -175,26 +177,30 @@ def ours_main(args: argparse.Namespace) -> None:
     from prometheus_client.process_collector import ProcessCollector
 
     from exporter import engine
+    from exporter.catalogue import Flag
     from exporter.checks_collector import NetworkChecksCollector
     from exporter.collector import ExporterCollector
     from exporter.config import load
     from exporter.engine import run_cycle
-    from exporter.probes.result import Phase
+    from exporter.probes.result import Phase, ProbeOutcome
+    from exporter.probes.settings import ProbeSettings
     from exporter.results import ResultStore
     from exporter.runtime import probe_settings
-    from exporter.targets import PlanHolder, build_plan
+    from exporter.targets import PlanHolder, Target, build_plan
 
     logging.getLogger("exporter").setLevel(logging.CRITICAL)  # N failing targets would log N lines
     loaded = load(Path(args.config))
     durations: dict[str, float] = {}
     probe_target = engine.probe_target
 
-    async def timed(target: Any, *rest: Any) -> Any:
+    async def timed(
+        target: Target, address: str, settings: ProbeSettings, flags: frozenset[Flag]
+    ) -> ProbeOutcome:
         # Time of one target's probes, DNS and concurrency-limit waits excluded (run_cycle calls
         # this inside its limiter). A failed probe carries no phase for the step that timed out.
         started = time.perf_counter()
         try:
-            return await probe_target(target, *rest)
+            return await probe_target(target, address, settings, flags)
         finally:
             durations[target.host] = time.perf_counter() - started
 
@@ -222,8 +228,10 @@ def ours_main(args: argparse.Namespace) -> None:
         done = threading.Event()
 
         def scrape_loop(done: threading.Event, scrapes: list[float]) -> None:
-            while not done.wait(0.05):  # a scrape every 50 ms while the cycle runs
+            while True:  # scrapes while the cycle runs, from its start, SCRAPE_GAP apart
                 scrapes.append(render()[0])
+                if done.wait(SCRAPE_GAP):
+                    return
 
         scraper = (
             threading.Thread(target=scrape_loop, args=(done, scrapes)) if command == "cycle+scrape" else None
@@ -464,6 +472,7 @@ def measure(args: argparse.Namespace, n: int) -> dict[str, dict[str, float | Non
             fds_start = mine["fds_start"]
         during = ask(ours, "cycle+scrape")
         rows["/metrics render during a cycle (ms)"] = [(during["scrape_during_s"] * 1000, None)]
+        rows["cycle wall with those scrapes (s)"] = [(during["wall"], None)]
         idle = statistics.median(m for m, _ in rows["/metrics render (ms)"] if m is not None)
         rows["render during / idle"] = [(during["scrape_during_s"] * 1000 / idle, None)]
         rows["open fds (start -> after round)"].insert(0, (fds_start, None))
@@ -535,7 +544,10 @@ def main() -> None:
         return
     if shutil.which(BLACKBOX) is None:
         sys.exit(f"{BLACKBOX} not found on PATH; install it: apt-get install -y prometheus-blackbox-exporter")
-    results = {n: measure(args, n) for n in (int(part) for part in args.targets.split(","))}
+    results: dict[int, dict[str, dict[str, float | None]]] = {}
+    for n in (int(part) for part in args.targets.split(",")):
+        results[n] = measure(args, n)
+        print(table({n: results[n]}), file=sys.stderr, flush=True)  # partial results survive an abort
     print(table(results))
     if args.json is not None:
         args.json.write_text(json.dumps({str(n): rows for n, rows in results.items()}, indent=2))

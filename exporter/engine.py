@@ -9,7 +9,7 @@ import ipaddress
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 import anyio
@@ -128,21 +128,24 @@ def _record(store: ResultStore, result: TargetResult) -> None:
         log.info("%s up again", name)
 
 
+def _sets_with_ranges_by_host(plan: TargetPlan, ranges: Mapping[str, object]) -> dict[str, set[str]]:
+    by_host: dict[str, set[str]] = {}
+    for target, members in plan.targets.items():
+        if target.path is Path.DIRECT:
+            for member in members:
+                if member.set_id in ranges:
+                    by_host.setdefault(target.host, set()).add(member.set_id)
+    return by_host
+
+
 def _check_published_ranges(
-    plan: TargetPlan,
     host: str,
+    set_ids: set[str],
     addresses: tuple[str, ...],
     ranges: dict[str, list[ipaddress.IPv4Network | ipaddress.IPv6Network]],
     store: ResultStore,
 ) -> None:
     """For sets with published CIDRs: would an IP-allowlist firewall let every resolved address through?"""
-    set_ids = {
-        member.set_id
-        for target, members in plan.targets.items()
-        if target.host == host and target.path is Path.DIRECT
-        for member in members
-        if member.set_id in ranges
-    }
     for set_id in sorted(set_ids):
         outside = tuple(
             a for a in addresses if not any(ipaddress.ip_address(a) in net for net in ranges[set_id])
@@ -166,6 +169,7 @@ async def run_cycle(plan: TargetPlan, settings: ProbeSettings, store: ResultStor
         by_host.setdefault(target.host, []).append(target)
 
     ranges = {s.id: [ipaddress.ip_network(cidr) for cidr in s.ips] for s in plan.sets if s.ips}
+    range_sets = _sets_with_ranges_by_host(plan, ranges)
 
     async def probe_host(host: str, targets: list[Target]) -> None:
         # One lookup per host per cycle, shared by all its direct targets; a slow name delays only its own.
@@ -175,7 +179,7 @@ async def run_cycle(plan: TargetPlan, settings: ProbeSettings, store: ResultStor
             async with limiter:
                 lookup = await resolve(host, settings)
             if lookup.ok:
-                _check_published_ranges(plan, host, lookup.addresses, ranges, store)
+                _check_published_ranges(host, range_sets.get(host, set()), lookup.addresses, ranges, store)
         async with anyio.create_task_group() as group:
             for target in targets:
                 group.start_soon(probe_one, target, lookup)
