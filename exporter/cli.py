@@ -128,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "check":
             return _check(loaded)
         if args.command == "config":
-            plan = routed_plan(loaded)
+            plan = routed_plan(loaded, probe_settings(loaded))
             print(f"{loaded.source}: OK, {len(plan.sets)} sets, {len(plan.targets)} targets")
             return EXIT_OK
         if args.catalogue_command == "diff":
@@ -203,9 +203,9 @@ def _export(loaded: LoadedConfig, fmt: str) -> int:
 
 def _check(loaded: LoadedConfig) -> int:
     _setup_logging("warning")
-    plan = routed_plan(loaded)
-    store = ResultStore()
     settings = probe_settings(loaded)
+    plan = routed_plan(loaded, settings)
+    store = ResultStore()
     duration = anyio.run(run_cycle, plan, settings, store, loaded.config.concurrency)
     results, _ = store.snapshot()
     set_reports = reports(plan, results)

@@ -24,12 +24,17 @@ def via(url: str) -> str:
     return f"{host}:{port}"
 
 
-def _environment_proxy(protocol: Protocol, host: str, environ: Mapping[str, str]) -> str | None:
-    proxies = {
+def environment_proxies(environ: Mapping[str, str]) -> dict[str, str]:
+    """'http', 'https' and 'no' -> the value of http_proxy / HTTP_PROXY and so on, lower case first."""
+    return {
         scheme: value
         for scheme in ("http", "https", "no")
         if (value := environ.get(f"{scheme}_proxy") or environ.get(f"{scheme.upper()}_PROXY"))
     }
+
+
+def _environment_proxy(protocol: Protocol, host: str, environ: Mapping[str, str]) -> str | None:
+    proxies = environment_proxies(environ)
     # Not in typeshed, but part of urllib.request since Python 3.0; it reads NO_PROXY's syntax.
     if "no" in proxies and urllib.request.proxy_bypass_environment(host, proxies):  # type: ignore[attr-defined]
         return None

@@ -17,7 +17,7 @@ from exporter.probes.dns import make_resolver
 from exporter.probes.result import Phase
 from exporter.probes.settings import ProbeSettings, ProxyRoute
 from exporter.proxy_config import DIRECT, split_proxy_url
-from exporter.routes import environment_proxy_url, route_plan
+from exporter.routes import environment_proxies, environment_proxy_url, route_plan
 from exporter.targets import TargetPlan, build_plan
 
 
@@ -77,8 +77,8 @@ def proxy_credentials(config: Config, source: str, environ: Mapping[str, str] | 
             ) from None
         return _checked_credentials(value, source, "proxy.credentials_file", str(proxy.credentials_file))
     if proxy.from_environment:
-        for name in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"):
-            parts = urllib.parse.urlsplit(environ.get(name, ""))
+        for scheme in ("https", "http"):
+            parts = urllib.parse.urlsplit(environment_proxies(environ).get(scheme, ""))
             if parts.username:
                 return f"{urllib.parse.unquote(parts.username)}:{urllib.parse.unquote(parts.password or '')}"
     return None
@@ -90,12 +90,10 @@ def _checked_credentials(value: str, source: str, field: str, where: str) -> str
     return value
 
 
-def routed_plan(loaded: LoadedConfig) -> TargetPlan:
+def routed_plan(loaded: LoadedConfig, settings: ProbeSettings) -> TargetPlan:
     """The plan with every target on the path(s) the proxy configuration asks for."""
-    credentials = proxy_credentials(loaded.config, loaded.source)
-    return route_plan(
-        build_plan(loaded.config, loaded.catalogue), loaded.config.proxy, credentials is not None
-    )
+    plan = build_plan(loaded.config, loaded.catalogue)
+    return route_plan(plan, loaded.config.proxy, settings.has_proxy_credentials)
 
 
 def probe_settings(loaded: LoadedConfig) -> ProbeSettings:
@@ -123,5 +121,5 @@ def probe_settings(loaded: LoadedConfig) -> ProbeSettings:
 def _environment_urls(config: Config) -> list[str | None]:
     if not config.proxy.from_environment:
         return []
-    names = ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY")
-    return [environment_proxy_url(os.environ[name]) for name in names if os.environ.get(name)]
+    proxies = environment_proxies(os.environ)
+    return [environment_proxy_url(proxies[scheme]) for scheme in ("https", "http") if scheme in proxies]

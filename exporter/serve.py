@@ -21,7 +21,7 @@ from exporter.reference.wiring import added_hosts, build_trackers
 from exporter.reload import Reloader
 from exporter.results import ResultStore
 from exporter.routes import route_plan
-from exporter.runtime import probe_settings, proxy_credentials
+from exporter.runtime import probe_settings
 from exporter.server import MetricsServer, make_app
 from exporter.targets import PlanHolder, TargetPlan, build_plan, with_extra_hosts
 
@@ -39,17 +39,15 @@ class _Probing:
     def apply(self, loaded: LoadedConfig) -> None:
         """Raises ConfigError, changing nothing, when `loaded` cannot run."""
         settings = probe_settings(loaded)
-        has_credentials = proxy_credentials(loaded.config, loaded.source) is not None
         self.loaded, self.settings = loaded, settings
         self._base = build_plan(loaded.config, loaded.catalogue)
-        self._proxy, self._has_credentials = loaded.config.proxy, has_credentials
         self.replan()
 
     def replan(self) -> None:
         plan = self._base
         if self.loaded.config.drift.probe_added:
             plan = with_extra_hosts(plan, added_hosts(self.trackers))
-        self.plans.replace(route_plan(plan, self._proxy, self._has_credentials))
+        self.plans.replace(route_plan(plan, self.loaded.config.proxy, self.settings.has_proxy_credentials))
 
 
 def serve(loaded: LoadedConfig, listen: str, path: Path | None = None) -> int:

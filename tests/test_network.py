@@ -69,9 +69,10 @@ def probe(
 
     def run(**config: Any) -> Scrape:
         loaded = load(write_config(tmp_path / "lab.yml", dns_server, ntp_server, loopback_lab, **config))
-        plan = routed_plan(loaded)
+        settings = probe_settings(loaded)
+        plan = routed_plan(loaded, settings)
         store = ResultStore()
-        anyio.run(run_cycle, plan, probe_settings(loaded), store, 16)
+        anyio.run(run_cycle, plan, settings, store, 16)
         registry = CollectorRegistry()
         holder = PlanHolder(plan)
         registry.register(ExporterCollector(holder, loaded.catalogue, store))

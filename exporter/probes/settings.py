@@ -52,5 +52,9 @@ class ProbeSettings:
     public_issuers: tuple[str, ...] = ()
     """Issuer CN or organisation substrings (lower-case) known to be public CAs: never called intercepted."""
 
+    @property
+    def has_proxy_credentials(self) -> bool:
+        return any(route.credentials for route in self.routes.values())
+
     def dial_port(self, port: int) -> int:
         return self.port_remap.get(port, port)
