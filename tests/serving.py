@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import re
 import subprocess
 import sys
 import time
@@ -16,15 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.simulators.processes import free_port
 
-DOCS = Path(__file__).resolve().parent.parent / "docs" / "metrics.md"
 EXPORTER = Path(sys.executable).parent / "intune-exporter"
-
-
-def documented_metrics() -> set[str]:
-    """Metric names in the first column of docs/metrics.md's metrics table."""
-    text = DOCS.read_text(encoding="utf-8")
-    table = text.split("## Exporter metrics", 1)[1].split("\n## ", 1)[0]
-    return set(re.findall(r"^\| `([a-z_]+)` \|", table, flags=re.MULTILINE))
 
 
 class Served:

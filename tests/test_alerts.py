@@ -13,12 +13,12 @@ import yaml
 
 from exporter.monitoring.alerts import alert_rules, render_rules
 from exporter.monitoring.settings import MonitoringSettings
+from tests.docs_tables import documented_metrics
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "alerts" / "intune-endpoint-exporter.rules.yml"
 RULE_TESTS = sorted((ROOT / "alerts" / "tests").glob("*.yml"))
 RUNBOOKS = ROOT / "docs" / "runbooks.md"
-METRICS_DOC = ROOT / "docs" / "metrics.md"
 PROMETHEUS_METRICS = {"up"}
 """Series Prometheus itself writes for every target."""
 RECORDING_NAME = re.compile(r"^intune:[a-z0-9_]+:[a-z0-9_]+$")
@@ -37,12 +37,6 @@ def promtool() -> str:
             "or run .ci/run as root, which does"
         )
     return path
-
-
-def documented_metrics() -> set[str]:
-    """The first column of docs/metrics.md's metrics table."""
-    table = METRICS_DOC.read_text(encoding="utf-8").split("## Exporter metrics", 1)[1].split("\n## ", 1)[0]
-    return set(re.findall(r"^\| `([a-z_]+)` \|", table, flags=re.MULTILINE))
 
 
 def seconds(duration: str) -> float:

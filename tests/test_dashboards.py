@@ -27,6 +27,7 @@ from exporter.monitoring.dashboards import (
     variable_queries,
 )
 from exporter.monitoring.settings import MonitoringSettings
+from tests.docs_tables import documented_metric_labels
 
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARDS_DIR = ROOT / "dashboards"
@@ -50,16 +51,6 @@ SUBSTITUTIONS = {
 SELECTOR = re.compile(r"(?P<metric>[a-zA-Z_:][a-zA-Z0-9_:]*)\{(?P<matchers>[^{}]*)\}")
 
 ALL = dashboards()
-
-
-def documented_metrics() -> dict[str, set[str]]:
-    """Metric name -> labels, from the table under "## Exporter metrics" in docs/metrics.md."""
-    text = (ROOT / "docs" / "metrics.md").read_text(encoding="utf-8")
-    section = text.split("## Exporter metrics", 1)[1].split("\n## ", 1)[0]
-    metrics = {}
-    for match in re.finditer(r"^\| `([^`]+)` \|[^|]*\|([^|]*)\|", section, flags=re.MULTILINE):
-        metrics[match[1]] = {label.strip() for label in match[2].split(",") if label.strip()}
-    return metrics
 
 
 def substitute(expr: str) -> str:
@@ -216,7 +207,7 @@ def test_label_values_parts() -> None:
 
 
 def test_every_metric_used_is_documented() -> None:
-    documented = documented_metrics()
+    documented = documented_metric_labels()
     assert "process_cpu_seconds_total" in documented
     assert documented["intune_endpoint_set_reachable_ratio"] == {"set_id"}
     used = set()
@@ -231,7 +222,7 @@ def test_every_metric_used_is_documented() -> None:
 
 
 def test_every_selector_uses_the_variables() -> None:
-    documented = documented_metrics()
+    documented = documented_metric_labels()
     for name, expr in all_queries():
         assert balanced(expr), (name, expr)
         selectors = list(SELECTOR.finditer(expr))
@@ -246,7 +237,7 @@ def test_every_selector_uses_the_variables() -> None:
 
 
 def test_variable_queries_select_documented_series() -> None:
-    documented = documented_metrics()
+    documented = documented_metric_labels()
     for dashboard in ALL.values():
         for query in variable_queries(dashboard):
             selector, label = label_values_parts(query)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -13,13 +12,9 @@ from exporter.config import DEFAULT_PORT, Config
 from exporter.probes.result import Phase, Reason
 from exporter.reference.drift import Direction, Kind
 from exporter.reference.types import FetchFailure
+from tests.docs_tables import table_first_column
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def table_first_column(path: Path, heading: str) -> set[str]:
-    section = path.read_text(encoding="utf-8").split(heading, 1)[1].split("\n## ", 1)[0]
-    return set(re.findall(r"^\| `([^`]+)` \|", section, flags=re.MULTILINE))
 
 
 def test_reason_vocabulary_is_documented_exactly() -> None:

@@ -15,8 +15,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
+from tests.docs_tables import documented_metrics
 from tests.e2e_lab import NXDOMAIN_HOST, REFUSED_HOST, arrange, write_config
-from tests.serving import Served, documented_metrics, exporter_serving, sample_values, wait_for
+from tests.serving import Served, exporter_serving, sample_values, wait_for
 from tests.simulators.dns_server import DNSServer
 from tests.simulators.ntp_server import NTPServer
 from tests.simulators.squid import SquidProxy
