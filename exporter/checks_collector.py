@@ -10,42 +10,63 @@ from prometheus_client.registry import Collector
 
 from exporter.catalogue import Flag
 from exporter.collector import TLS_LABELS, rows
+from exporter.exposition import Family, Row, RowCache
 from exporter.probes.result import Reason
-from exporter.results import ResultStore
-from exporter.targets import Path, PlanHolder
+from exporter.results import ResultStore, TargetResult
+from exporter.targets import Membership, Path, PlanHolder, Target
+
+_INTERCEPTED = Family(
+    "intune_endpoint_tls_intercepted",
+    "1 if the certificate presented does not chain to the public roots, or comes from a known "
+    "inspection issuer: TLS inspection. inspection_supported: does the page allow it here.",
+    [*TLS_LABELS, "inspection_supported"],
+)
+_RANGES = Family(
+    "intune_endpoint_http_range_supported",
+    "1 if a Range: bytes=0-0 request got 206 Partial Content, 0 if the whole body came back "
+    "(a proxy stripped the range). Only for endpoints the page says need byte ranges.",
+    TLS_LABELS,
+)
+
+
+def _checks_row(key: tuple[Membership, Target], result: TargetResult) -> Row:
+    member, target = key
+    outcome = result.outcome
+    labels = [member.set_id, target.host, str(target.port), target.path.value]
+    row: Row = {}
+    if outcome.intercepted is not None:
+        supported = "false" if Flag.SSL_INSPECTION_UNSUPPORTED in member.flags else "true"
+        row[_INTERCEPTED.name] = [([*labels, supported], 1.0 if outcome.intercepted else 0.0)]
+    if outcome.range_supported is not None:
+        row[_RANGES.name] = [(labels, 1.0 if outcome.range_supported else 0.0)]
+    return row
 
 
 class NetworkChecksCollector(Collector):
     def __init__(self, plans: PlanHolder, store: ResultStore) -> None:
         self._plans = plans
         self._store = store
+        self._rows: RowCache[tuple[Membership, Target], TargetResult] = RowCache(
+            (_INTERCEPTED, _RANGES), _checks_row
+        )
+        store.listen(self._prime)
+
+    def _prime(self, result: TargetResult) -> None:
+        """Format a fresh result's rows in the probe loop, so that scrapes only join text."""
+        for member in self._plans.current.targets.get(result.target, ()):
+            self._rows.prime((member, result.target), result)
 
     def collect(self) -> Iterable[Metric]:
         plan = self._plans.current
         results, _ = self._store.snapshot()
-        intercepted = GaugeMetricFamily(
-            "intune_endpoint_tls_intercepted",
-            "1 if the certificate presented does not chain to the public roots, or comes from a known "
-            "inspection issuer: TLS inspection. inspection_supported: does the page allow it here.",
-            labels=[*TLS_LABELS, "inspection_supported"],
-        )
-        ranges = GaugeMetricFamily(
-            "intune_endpoint_http_range_supported",
-            "1 if a Range: bytes=0-0 request got 206 Partial Content, 0 if the whole body came back "
-            "(a proxy stripped the range). Only for endpoints the page says need byte ranges.",
-            labels=TLS_LABELS,
+        intercepted, ranges = self._rows.families(
+            ((member, r.target), r) for member, r in rows(plan, results)
         )
         anonymous: dict[tuple[str, str], float] = {}
         # With proxy credentials the anonymous check has a path of its own; without, the proxied path is it.
         separate = {(t.host, t.port, t.via) for t in plan.targets if t.path is Path.PROXY_ANONYMOUS}
         for member, result in rows(plan, results):
             target, outcome = result.target, result.outcome
-            labels = [member.set_id, target.host, str(target.port), target.path.value]
-            if outcome.intercepted is not None:
-                supported = "false" if Flag.SSL_INSPECTION_UNSUPPORTED in member.flags else "true"
-                intercepted.add_metric([*labels, supported], 1.0 if outcome.intercepted else 0.0)
-            if outcome.range_supported is not None:
-                ranges.add_metric(labels, 1.0 if outcome.range_supported else 0.0)
             is_anonymous = target.path is Path.PROXY_ANONYMOUS or (
                 target.path is Path.PROXY and (target.host, target.port, target.via) not in separate
             )

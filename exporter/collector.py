@@ -13,6 +13,7 @@ from prometheus_client.registry import Collector
 
 from exporter import __version__
 from exporter.catalogue import Catalogue
+from exporter.exposition import Family, Row, RowCache
 from exporter.probes.result import Phase
 from exporter.results import ResultStore, TargetResult
 from exporter.targets import Membership, PlanHolder, Target, TargetPlan
@@ -31,11 +32,92 @@ def rows(plan: TargetPlan, results: dict[Target, TargetResult]) -> Iterator[tupl
             yield member, result
 
 
+_UP = Family(
+    "intune_endpoint_up", "1 if the latest probe of the endpoint succeeded, else 0.", ENDPOINT_LABELS
+)
+_DURATION = Family(
+    "intune_endpoint_probe_duration_seconds",
+    "Duration of each phase of the latest probe.",
+    [*ENDPOINT_LABELS, "phase"],
+)
+_REASON = Family(
+    "intune_endpoint_failure_reason",
+    "1 for the reason the latest probe failed; absent while the endpoint is up.",
+    [*ENDPOINT_LABELS, "reason"],
+)
+_TAKEN = Family(
+    "intune_endpoint_probe_timestamp_seconds",
+    "Unix time the latest probe of the endpoint finished.",
+    ENDPOINT_LABELS,
+)
+_ISSUER = Family(
+    "intune_endpoint_tls_issuer_info",
+    "Issuer and subject of the leaf certificate the endpoint presented.",
+    [*TLS_LABELS, "issuer_cn", "issuer_org", "subject_cn"],
+)
+_NOT_AFTER = Family(
+    "intune_endpoint_tls_cert_not_after_timestamp_seconds",
+    "Expiry (Unix time) of the leaf certificate the endpoint presented.",
+    TLS_LABELS,
+)
+_VERIFIED = Family(
+    "intune_endpoint_tls_verified",
+    "1 if the certificate chain verified against the trust store and matched the host name.",
+    TLS_LABELS,
+)
+_STATUS = Family("intune_endpoint_http_status_code", "HTTP status code of the latest response.", TLS_LABELS)
+_FROM_REFERENCE = Family(
+    "intune_endpoint_drift_target_info",
+    "1 for endpoints probed because reference list `source` adds them (drift.probe_added).",
+    [*ENDPOINT_LABELS, "source"],
+)
+_ENDPOINT_FAMILIES = (
+    *(_UP, _DURATION, _REASON, _TAKEN, _ISSUER, _NOT_AFTER, _VERIFIED, _STATUS),
+    _FROM_REFERENCE,  # after intune_ntp_offset_seconds, which is not per endpoint
+)
+
+
+def _endpoint_row(key: tuple[Membership, Target], result: TargetResult) -> Row:
+    member, target = key
+    labels = [member.set_id, target.host, str(target.port), target.protocol.value, target.path.value]
+    outcome = result.outcome
+    row: Row = {
+        _UP.name: [(labels, 1.0 if outcome.ok else 0.0)],
+        _TAKEN.name: [(labels, result.finished_at)],
+        _DURATION.name: [
+            ([*labels, phase.value], outcome.phases[phase]) for phase in Phase if phase in outcome.phases
+        ],
+    }
+    if member.origin:
+        row[_FROM_REFERENCE.name] = [([*labels, member.origin], 1.0)]
+    if outcome.reason is not None:
+        row[_REASON.name] = [([*labels, outcome.reason.value], 1.0)]
+    short = [*labels[:3], target.path.value]
+    certificate = outcome.certificate
+    if certificate is not None:
+        issuer = [*short, certificate.issuer_cn, certificate.issuer_org, certificate.subject_cn]
+        row[_ISSUER.name] = [(issuer, 1.0)]
+        row[_NOT_AFTER.name] = [(short, certificate.not_after)]
+        row[_VERIFIED.name] = [(short, 1.0 if certificate.verified else 0.0)]
+    if outcome.http_status is not None:
+        row[_STATUS.name] = [(short, float(outcome.http_status))]
+    return row
+
+
 class ExporterCollector(Collector):
     def __init__(self, plans: PlanHolder, catalogue: Catalogue, store: ResultStore) -> None:
         self._plans = plans
         self._catalogue = catalogue
         self._store = store
+        self._rows: RowCache[tuple[Membership, Target], TargetResult] = RowCache(
+            _ENDPOINT_FAMILIES, _endpoint_row
+        )
+        store.listen(self._prime)
+
+    def _prime(self, result: TargetResult) -> None:
+        """Format a fresh result's rows in the probe loop, so that scrapes only join text."""
+        for member in self._plans.current.targets.get(result.target, ()):
+            self._rows.prime((member, result.target), result)
 
     def collect(self) -> Iterable[Metric]:
         plan = self._plans.current
@@ -45,81 +127,19 @@ class ExporterCollector(Collector):
         yield from self._exporter_metrics(plan, stats.completed, stats.last_duration, stats.last_finished_at)
 
     def _endpoint_metrics(self, plan: TargetPlan, results: dict[Target, TargetResult]) -> Iterator[Metric]:
-        up = GaugeMetricFamily(
-            "intune_endpoint_up",
-            "1 if the latest probe of the endpoint succeeded, else 0.",
-            labels=ENDPOINT_LABELS,
-        )
-        duration = GaugeMetricFamily(
-            "intune_endpoint_probe_duration_seconds",
-            "Duration of each phase of the latest probe.",
-            labels=[*ENDPOINT_LABELS, "phase"],
-        )
-        reason = GaugeMetricFamily(
-            "intune_endpoint_failure_reason",
-            "1 for the reason the latest probe failed; absent while the endpoint is up.",
-            labels=[*ENDPOINT_LABELS, "reason"],
-        )
-        taken = GaugeMetricFamily(
-            "intune_endpoint_probe_timestamp_seconds",
-            "Unix time the latest probe of the endpoint finished.",
-            labels=ENDPOINT_LABELS,
-        )
-        issuer = GaugeMetricFamily(
-            "intune_endpoint_tls_issuer_info",
-            "Issuer and subject of the leaf certificate the endpoint presented.",
-            labels=[*TLS_LABELS, "issuer_cn", "issuer_org", "subject_cn"],
-        )
-        not_after = GaugeMetricFamily(
-            "intune_endpoint_tls_cert_not_after_timestamp_seconds",
-            "Expiry (Unix time) of the leaf certificate the endpoint presented.",
-            labels=TLS_LABELS,
-        )
-        verified = GaugeMetricFamily(
-            "intune_endpoint_tls_verified",
-            "1 if the certificate chain verified against the trust store and matched the host name.",
-            labels=TLS_LABELS,
-        )
-        status = GaugeMetricFamily(
-            "intune_endpoint_http_status_code", "HTTP status code of the latest response.", labels=TLS_LABELS
-        )
-        from_reference = GaugeMetricFamily(
-            "intune_endpoint_drift_target_info",
-            "1 for endpoints probed because reference list `source` adds them (drift.probe_added).",
-            labels=[*ENDPOINT_LABELS, "source"],
-        )
+        rendered = self._rows.families(((member, r.target), r) for member, r in rows(plan, results))
         offsets: dict[str, float] = {}
-        for member, result in rows(plan, results):
-            target = result.target
-            labels = [member.set_id, target.host, str(target.port), target.protocol.value, target.path.value]
-            if member.origin:
-                from_reference.add_metric([*labels, member.origin], 1.0)
-            outcome = result.outcome
-            up.add_metric(labels, 1.0 if outcome.ok else 0.0)
-            taken.add_metric(labels, result.finished_at)
-            for phase in Phase:
-                if phase in outcome.phases:
-                    duration.add_metric([*labels, phase.value], outcome.phases[phase])
-            if outcome.reason is not None:
-                reason.add_metric([*labels, outcome.reason.value], 1.0)
-            short = [*labels[:3], target.path.value]
-            certificate = outcome.certificate
-            if certificate is not None:
-                issuer.add_metric(
-                    [*short, certificate.issuer_cn, certificate.issuer_org, certificate.subject_cn], 1.0
-                )
-                not_after.add_metric(short, certificate.not_after)
-                verified.add_metric(short, 1.0 if certificate.verified else 0.0)
-            if outcome.http_status is not None:
-                status.add_metric(short, float(outcome.http_status))
-            if outcome.ntp_offset is not None:
-                offsets[target.host] = outcome.ntp_offset
+        for target in plan.targets:
+            result = results.get(target)
+            if result is not None and result.outcome.ntp_offset is not None:
+                offsets[target.host] = result.outcome.ntp_offset
         ntp = GaugeMetricFamily(
             "intune_ntp_offset_seconds", "Clock offset of this host against the NTP server.", labels=["host"]
         )
         for host, offset in sorted(offsets.items()):
             ntp.add_metric([host], offset)
-        yield from (up, duration, reason, taken, issuer, not_after, verified, status, ntp, from_reference)
+        *by_target, from_reference = rendered
+        yield from (*by_target, ntp, from_reference)
 
     def _set_metrics(self, plan: TargetPlan, results: dict[Target, TargetResult]) -> Iterator[Metric]:
         info = GaugeMetricFamily(

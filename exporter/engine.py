@@ -13,15 +13,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 import anyio
+from anyio.abc import ByteStream
 
 from exporter.catalogue import Flag
 from exporter.probes.dns import resolve
-from exporter.probes.http import probe_http
+from exporter.probes.http import probe_http, request
 from exporter.probes.ntp import probe_ntp
 from exporter.probes.result import Phase, ProbeOutcome, Reason
 from exporter.probes.settings import ProbeSettings
-from exporter.probes.tcp import probe_tcp
-from exporter.probes.tls import probe_tls
+from exporter.probes.tcp import open_tcp, probe_tcp
+from exporter.probes.tls import open_tls
 from exporter.results import ResultStore, TargetResult
 from exporter.targets import Path, PlanHolder, Protocol, Target, TargetPlan
 
@@ -36,30 +37,25 @@ async def probe_target(
 ) -> ProbeOutcome:
     """Every check a target gets, in order; the first failure ends it.
 
-    tcp: connect. tls: connect + handshake. http: connect (direct only: proxies often refuse CONNECT to port
-    80) + GET. https: connect + handshake + GET. Where the page's notes ask: no TLS inspection allowed, and
-    byte ranges honoured. ntp: one SNTP exchange.
+    tcp: connect. tls: connect + handshake. http: connect + GET on that connection (through a proxy: an
+    absolute-form GET to the proxy, which often refuses CONNECT to port 80). https: connect + handshake +
+    GET on that connection. Where the page's notes ask: no TLS inspection allowed, and byte ranges
+    honoured (a second request). ntp: one SNTP exchange.
     """
     host, port = target.host, target.port
     if target.protocol is Protocol.NTP:
         return await probe_ntp(host, address, port, settings)
     if target.protocol is Protocol.TCP:
         return await probe_tcp(host, address, port, settings)
-    outcome = ProbeOutcome(ok=True)
-    if target.protocol in (Protocol.TLS, Protocol.HTTPS):
-        outcome = judge_interception(await probe_tls(host, address, port, settings), flags)
-        if not outcome.ok or target.protocol is Protocol.TLS:
-            return outcome
-        if outcome.intercepted and settings.inspection_trust is not None:
-            settings = replace(settings, trust=settings.inspection_trust)
-    elif settings.proxy is None:
-        outcome = await probe_tcp(host, address, port, settings)
-        if not outcome.ok:
-            return outcome
-    scheme = "https" if target.protocol is Protocol.HTTPS else "http"
-    outcome = combine(outcome, await probe_http(host, address, port, settings, scheme=scheme))
-    if not outcome.ok or Flag.BYTE_RANGES_REQUIRED not in flags:
+    if target.protocol is Protocol.HTTP and settings.proxy is not None:
+        outcome = await probe_http(host, address, port, settings, scheme="http")
+    else:
+        outcome = await _on_one_connection(target, address, settings, flags)
+    if not outcome.ok or target.protocol is Protocol.TLS or Flag.BYTE_RANGES_REQUIRED not in flags:
         return outcome
+    if outcome.intercepted and settings.inspection_trust is not None:
+        settings = replace(settings, trust=settings.inspection_trust)
+    scheme = "https" if target.protocol is Protocol.HTTPS else "http"
     ranged = await probe_http(
         host, address, port, replace(settings, http_path=settings.range_path), scheme=scheme, byte_range=True
     )
@@ -72,6 +68,28 @@ async def probe_target(
             range_supported=False,
         )
     return replace(outcome, range_supported=ranged.range_supported)
+
+
+async def _on_one_connection(
+    target: Target, address: str, settings: ProbeSettings, flags: frozenset[Flag]
+) -> ProbeOutcome:
+    """tls, https, and direct http: open the connection once; the HTTP request reuses it."""
+    host, port = target.host, target.port
+    stream: ByteStream | None
+    if target.protocol is Protocol.HTTP:
+        outcome, stream = await open_tcp(address, port, settings)
+    else:
+        outcome, stream = await open_tls(host, address, port, settings)
+        outcome = judge_interception(outcome, flags)
+    if stream is None:
+        return outcome
+    try:
+        if not outcome.ok or target.protocol is Protocol.TLS:
+            return outcome
+        scheme = "https" if target.protocol is Protocol.HTTPS else "http"
+        return combine(outcome, await request(stream, host, port, settings, scheme=scheme))
+    finally:
+        await anyio.aclose_forcefully(stream)
 
 
 def judge_interception(outcome: ProbeOutcome, flags: frozenset[Flag]) -> ProbeOutcome:

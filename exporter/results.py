@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from exporter.probes.result import ProbeOutcome
@@ -35,13 +36,20 @@ class ResultStore:
     _stats: CycleStats = field(default_factory=CycleStats)
     _range_checks: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _listeners: list[Callable[[TargetResult], None]] = field(default_factory=list)
 
     def put(self, result: TargetResult) -> TargetResult | None:
-        """Store `result`; returns the result it replaces."""
+        """Store `result`, then tell the listeners; returns the result it replaces."""
         with self._lock:
             previous = self._results.get(result.target)
             self._results[result.target] = result
-            return previous
+        for listener in self._listeners:
+            listener(result)
+        return previous
+
+    def listen(self, listener: Callable[[TargetResult], None]) -> None:
+        """Call `listener` with every result stored from now on, in the thread that stores it."""
+        self._listeners.append(listener)
 
     def put_range_check(self, set_id: str, host: str, outside: tuple[str, ...]) -> tuple[str, ...] | None:
         """Record the addresses of `host` outside `set_id`'s CIDRs; returns the previous record."""

@@ -47,10 +47,10 @@ async def test_a_probe_that_raises_costs_only_its_target(
 ) -> None:
     loaded, plan = small_lab
 
-    async def broken(host: str, address: str, port: int, settings: ProbeSettings) -> engine.ProbeOutcome:
+    async def broken(address: str, port: int, settings: ProbeSettings) -> tuple[engine.ProbeOutcome, None]:
         raise RuntimeError("bug")
 
-    monkeypatch.setattr(engine, "probe_tcp", broken)  # only plain-HTTP targets connect first
+    monkeypatch.setattr(engine, "open_tcp", broken)  # only plain-HTTP targets open a bare TCP connection
     store = ResultStore()
     await run_cycle(plan, probe_settings(loaded), store, concurrency=4)
     results, stats = store.snapshot()

@@ -20,7 +20,7 @@ async def test_plain_http_status_and_headers(loopback_lab: LoopbackLab) -> None:
 
     assert outcome.ok
     assert outcome.http_status == 200
-    assert set(outcome.phases) == {Phase.HTTP}
+    assert set(outcome.phases) == {Phase.CONNECT, Phase.HTTP}
     request, _ = loopback_lab.http_server.log[-1]
     assert request.headers["Host"] == HOST
     assert request.headers["User-Agent"] == "probe-test/1"

@@ -15,16 +15,24 @@ from exporter.probes.settings import ProbeSettings, ProxyRoute
 
 async def probe_tcp(host: str, address: str, port: int, settings: ProbeSettings) -> ProbeOutcome:
     """Connect to `address` on the dialled port for catalogue `port`, then hang up at once."""
+    outcome, stream = await open_tcp(address, port, settings)
+    if stream is not None:
+        await anyio.aclose_forcefully(stream)
+    return outcome
+
+
+async def open_tcp(
+    address: str, port: int, settings: ProbeSettings
+) -> tuple[ProbeOutcome, SocketStream | None]:
+    """As `probe_tcp`, and when the connection opened, the stream: the caller closes it."""
     started = time.perf_counter()
     try:
         stream = await connect(
             address, settings.dial_port(port), settings.timeouts[Phase.CONNECT], settings.proxy
         )
     except ProbeFailed as failure:
-        return ProbeOutcome.failure(failure.reason, failure.detail)
-    elapsed = time.perf_counter() - started
-    await anyio.aclose_forcefully(stream)
-    return ProbeOutcome(ok=True, phases={Phase.CONNECT: elapsed})
+        return ProbeOutcome.failure(failure.reason, failure.detail), None
+    return ProbeOutcome(ok=True, phases={Phase.CONNECT: time.perf_counter() - started}), stream
 
 
 async def connect(address: str, port: int, timeout: float, proxy: ProxyRoute | None = None) -> SocketStream:

@@ -2,7 +2,8 @@
 
 When verification refuses the certificate (untrusted issuer, wrong name, expired), a second handshake
 that verifies nothing fetches the leaf so the outcome still names its issuer: that is how TLS
-inspection by a proxy shows up.
+inspection by a proxy shows up. `open_tls` hands the verified stream on, so an HTTPS request can follow
+on the same connection.
 """
 
 from __future__ import annotations
@@ -24,9 +25,19 @@ from exporter.probes.tcp import connect
 
 async def probe_tls(host: str, address: str, port: int, settings: ProbeSettings) -> ProbeOutcome:
     """Handshake with `address` as if it were `host`. `phases` holds the steps that completed."""
+    outcome, stream = await open_tls(host, address, port, settings)
+    if stream is not None:
+        await anyio.aclose_forcefully(stream)
+    return outcome
+
+
+async def open_tls(
+    host: str, address: str, port: int, settings: ProbeSettings
+) -> tuple[ProbeOutcome, TLSStream | None]:
+    """As `probe_tls`, and when the handshake succeeded, the open stream: the caller closes it."""
     phases: dict[Phase, float] = {}
     try:
-        der = await _leaf_certificate(host, address, port, settings, settings.trust, phases)
+        stream = await _tls_stream(host, address, port, settings, settings.trust, phases)
     except ProbeFailed as failure:
         certificate = None
         if failure.reason in CERTIFICATE_REASONS:
@@ -38,7 +49,7 @@ async def probe_tls(host: str, address: str, port: int, settings: ProbeSettings)
             accepted = await _accepted_by_inspection_trust(host, address, port, settings)
             if accepted is not None:
                 return accepted
-        return ProbeOutcome(
+        failed = ProbeOutcome(
             ok=False,
             reason=failure.reason,
             detail=failure.detail,
@@ -46,9 +57,10 @@ async def probe_tls(host: str, address: str, port: int, settings: ProbeSettings)
             certificate=certificate,
             intercepted=intercepted,
         )
-    certificate = _describe(der, host, verified=True)
+        return failed, None
+    certificate = _describe(_peer_certificate(stream), host, verified=True)
     intercepted = _intercepted(certificate, settings, chain_untrusted=False)
-    return ProbeOutcome(ok=True, phases=phases, certificate=certificate, intercepted=intercepted)
+    return ProbeOutcome(ok=True, phases=phases, certificate=certificate, intercepted=intercepted), stream
 
 
 def _intercepted(
@@ -69,27 +81,27 @@ def _issued_by(certificate: Certificate, issuers: tuple[str, ...]) -> bool:
 
 async def _accepted_by_inspection_trust(
     host: str, address: str, port: int, settings: ProbeSettings
-) -> ProbeOutcome | None:
+) -> tuple[ProbeOutcome, TLSStream] | None:
     """The outcome for devices that trust the organisation's inspection CA, if the chain verifies there."""
     assert settings.inspection_trust is not None
     phases: dict[Phase, float] = {}
     try:
-        der = await _leaf_certificate(host, address, port, settings, settings.inspection_trust, phases)
+        stream = await _tls_stream(host, address, port, settings, settings.inspection_trust, phases)
     except ProbeFailed:
         return None
-    return ProbeOutcome(
-        ok=True, phases=phases, certificate=_describe(der, host, verified=False), intercepted=True
-    )
+    certificate = _describe(_peer_certificate(stream), host, verified=False)
+    return ProbeOutcome(ok=True, phases=phases, certificate=certificate, intercepted=True), stream
 
 
-async def _leaf_certificate(
+async def _tls_stream(
     host: str,
     address: str,
     port: int,
     settings: ProbeSettings,
     context: ssl.SSLContext,
     phases: dict[Phase, float],
-) -> bytes | None:
+) -> TLSStream:
+    """Connect and handshake; `phases` gets the steps that completed. The caller closes the stream."""
     started = time.perf_counter()
     stream = await connect(
         address, settings.dial_port(port), settings.timeouts[Phase.CONNECT], settings.proxy
@@ -97,19 +109,22 @@ async def _leaf_certificate(
     phases[Phase.CONNECT] = time.perf_counter() - started
     try:
         started = time.perf_counter()
-        tls_stream = await _handshake(stream, host, context, settings.timeouts[Phase.TLS])
+        tls_stream = await handshake(stream, host, context, settings.timeouts[Phase.TLS])
         phases[Phase.TLS] = time.perf_counter() - started
-        der: bytes | None = tls_stream.extra(TLSAttribute.peer_certificate_binary)
-        return der
-    finally:
-        # Closing the TCP stream ends the TLS session with it (no close_notify wanted).
+    except BaseException:
         await anyio.aclose_forcefully(stream)
+        raise
+    return tls_stream
 
 
-async def _handshake(stream: SocketStream, host: str, context: ssl.SSLContext, timeout: float) -> TLSStream:
-    # httpcore sets ALPN "http/1.1" on the (shared) trust context for the HTTPS probes; a TLS-only
-    # service need not speak HTTP, so offer no ALPN. wrap() copies it at once, before any await.
-    context.set_alpn_protocols([])
+def _peer_certificate(stream: TLSStream) -> bytes | None:
+    der: bytes | None = stream.extra(TLSAttribute.peer_certificate_binary)
+    return der
+
+
+async def handshake(stream: SocketStream, host: str, context: ssl.SSLContext, timeout: float) -> TLSStream:
+    """TLS over `stream` for `host` (SNI and name checks), or ProbeFailed with a TLS_* reason. No ALPN
+    is offered: a TLS-only service need not speak HTTP, and servers default to HTTP/1.1 without it."""
     try:
         with anyio.fail_after(timeout):
             return await TLSStream.wrap(stream, hostname=host, ssl_context=context, standard_compatible=False)
@@ -125,9 +140,12 @@ async def _unverified_certificate(
     host: str, address: str, port: int, settings: ProbeSettings
 ) -> Certificate | None:
     try:
-        der = await _leaf_certificate(host, address, port, settings, _inspecting_context(), {})
+        stream = await _tls_stream(host, address, port, settings, _inspecting_context(), {})
     except ProbeFailed:
         return None
+    der = _peer_certificate(stream)
+    # Closing the TCP stream ends the TLS session with it (no close_notify wanted).
+    await anyio.aclose_forcefully(stream)
     return _describe(der, host, verified=False)
 
 
