@@ -9,7 +9,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from exporter.catalogue import Flag
-from exporter.collector import TLS_LABELS, rows
+from exporter.collector import TLS_LABELS, by_target, rows
 from exporter.exposition import Family, Row, RowCache
 from exporter.probes.result import Reason
 from exporter.results import ResultStore, TargetResult
@@ -29,16 +29,16 @@ _RANGES = Family(
 )
 
 
-def _checks_row(key: tuple[Membership, Target], result: TargetResult) -> Row:
-    member, target = key
+def _checks_row(target: Target, members: list[Membership], result: TargetResult) -> Row:
     outcome = result.outcome
-    labels = [member.set_id, target.host, str(target.port), target.path.value]
-    row: Row = {}
-    if outcome.intercepted is not None:
-        supported = "false" if Flag.SSL_INSPECTION_UNSUPPORTED in member.flags else "true"
-        row[_INTERCEPTED.name] = [([*labels, supported], 1.0 if outcome.intercepted else 0.0)]
-    if outcome.range_supported is not None:
-        row[_RANGES.name] = [(labels, 1.0 if outcome.range_supported else 0.0)]
+    row: Row = {_INTERCEPTED.name: [], _RANGES.name: []}
+    for member in members:
+        labels = [member.set_id, target.host, str(target.port), target.path.value]
+        if outcome.intercepted is not None:
+            supported = "false" if Flag.SSL_INSPECTION_UNSUPPORTED in member.flags else "true"
+            row[_INTERCEPTED.name].append(([*labels, supported], 1.0 if outcome.intercepted else 0.0))
+        if outcome.range_supported is not None:
+            row[_RANGES.name].append((labels, 1.0 if outcome.range_supported else 0.0))
     return row
 
 
@@ -46,22 +46,21 @@ class NetworkChecksCollector(Collector):
     def __init__(self, plans: PlanHolder, store: ResultStore) -> None:
         self._plans = plans
         self._store = store
-        self._rows: RowCache[tuple[Membership, Target], TargetResult] = RowCache(
+        self._rows: RowCache[Target, list[Membership], TargetResult] = RowCache(
             (_INTERCEPTED, _RANGES), _checks_row
         )
         store.listen(self._prime)
 
     def _prime(self, result: TargetResult) -> None:
         """Format a fresh result's rows in the probe loop, so that scrapes only join text."""
-        for member in self._plans.current.targets.get(result.target, ()):
-            self._rows.prime((member, result.target), result)
+        members = self._plans.current.targets.get(result.target)
+        if members is not None:
+            self._rows.prime(result.target, members, result)
 
     def collect(self) -> Iterable[Metric]:
         plan = self._plans.current
         results, _ = self._store.snapshot()
-        intercepted, ranges = self._rows.families(
-            ((member, r.target), r) for member, r in rows(plan, results)
-        )
+        intercepted, ranges = self._rows.families(by_target(plan, results))
         anonymous: dict[tuple[str, str], float] = {}
         # With proxy credentials the anonymous check has a path of its own; without, the proxied path is it.
         separate = {(t.host, t.port, t.via) for t in plan.targets if t.path is Path.PROXY_ANONYMOUS}

@@ -77,31 +77,40 @@ _ENDPOINT_FAMILIES = (
 )
 
 
-def _endpoint_row(key: tuple[Membership, Target], result: TargetResult) -> Row:
-    member, target = key
-    labels = [member.set_id, target.host, str(target.port), target.protocol.value, target.path.value]
+def _endpoint_row(target: Target, members: list[Membership], result: TargetResult) -> Row:
     outcome = result.outcome
-    row: Row = {
-        _UP.name: [(labels, 1.0 if outcome.ok else 0.0)],
-        _TAKEN.name: [(labels, result.finished_at)],
-        _DURATION.name: [
-            ([*labels, phase.value], outcome.phases[phase]) for phase in Phase if phase in outcome.phases
-        ],
-    }
-    if member.origin:
-        row[_FROM_REFERENCE.name] = [([*labels, member.origin], 1.0)]
-    if outcome.reason is not None:
-        row[_REASON.name] = [([*labels, outcome.reason.value], 1.0)]
-    short = [*labels[:3], target.path.value]
     certificate = outcome.certificate
-    if certificate is not None:
-        issuer = [*short, certificate.issuer_cn, certificate.issuer_org, certificate.subject_cn]
-        row[_ISSUER.name] = [(issuer, 1.0)]
-        row[_NOT_AFTER.name] = [(short, certificate.not_after)]
-        row[_VERIFIED.name] = [(short, 1.0 if certificate.verified else 0.0)]
-    if outcome.http_status is not None:
-        row[_STATUS.name] = [(short, float(outcome.http_status))]
+    row: Row = {family.name: [] for family in _ENDPOINT_FAMILIES}
+    for member in members:
+        labels = [member.set_id, target.host, str(target.port), target.protocol.value, target.path.value]
+        if member.origin:
+            row[_FROM_REFERENCE.name].append(([*labels, member.origin], 1.0))
+        row[_UP.name].append((labels, 1.0 if outcome.ok else 0.0))
+        row[_TAKEN.name].append((labels, result.finished_at))
+        row[_DURATION.name].extend(
+            ([*labels, phase.value], outcome.phases[phase]) for phase in Phase if phase in outcome.phases
+        )
+        if outcome.reason is not None:
+            row[_REASON.name].append(([*labels, outcome.reason.value], 1.0))
+        short = [*labels[:3], target.path.value]
+        if certificate is not None:
+            issuer = [*short, certificate.issuer_cn, certificate.issuer_org, certificate.subject_cn]
+            row[_ISSUER.name].append((issuer, 1.0))
+            row[_NOT_AFTER.name].append((short, certificate.not_after))
+            row[_VERIFIED.name].append((short, 1.0 if certificate.verified else 0.0))
+        if outcome.http_status is not None:
+            row[_STATUS.name].append((short, float(outcome.http_status)))
     return row
+
+
+def by_target(
+    plan: TargetPlan, results: dict[Target, TargetResult]
+) -> Iterator[tuple[Target, list[Membership], TargetResult]]:
+    """Each target with a result, with the sets it reports under."""
+    for target, members in plan.targets.items():
+        result = results.get(target)
+        if result is not None:
+            yield target, members, result
 
 
 class ExporterCollector(Collector):
@@ -109,15 +118,16 @@ class ExporterCollector(Collector):
         self._plans = plans
         self._catalogue = catalogue
         self._store = store
-        self._rows: RowCache[tuple[Membership, Target], TargetResult] = RowCache(
+        self._rows: RowCache[Target, list[Membership], TargetResult] = RowCache(
             _ENDPOINT_FAMILIES, _endpoint_row
         )
         store.listen(self._prime)
 
     def _prime(self, result: TargetResult) -> None:
         """Format a fresh result's rows in the probe loop, so that scrapes only join text."""
-        for member in self._plans.current.targets.get(result.target, ()):
-            self._rows.prime((member, result.target), result)
+        members = self._plans.current.targets.get(result.target)
+        if members is not None:
+            self._rows.prime(result.target, members, result)
 
     def collect(self) -> Iterable[Metric]:
         plan = self._plans.current
@@ -127,7 +137,7 @@ class ExporterCollector(Collector):
         yield from self._exporter_metrics(plan, stats.completed, stats.last_duration, stats.last_finished_at)
 
     def _endpoint_metrics(self, plan: TargetPlan, results: dict[Target, TargetResult]) -> Iterator[Metric]:
-        rendered = self._rows.families(((member, r.target), r) for member, r in rows(plan, results))
+        rendered = self._rows.families(by_target(plan, results))
         offsets: dict[str, float] = {}
         for target in plan.targets:
             result = results.get(target)
@@ -138,8 +148,8 @@ class ExporterCollector(Collector):
         )
         for host, offset in sorted(offsets.items()):
             ntp.add_metric([host], offset)
-        *by_target, from_reference = rendered
-        yield from (*by_target, ntp, from_reference)
+        *per_target, from_reference = rendered
+        yield from (*per_target, ntp, from_reference)
 
     def _set_metrics(self, plan: TargetPlan, results: dict[Target, TargetResult]) -> Iterator[Metric]:
         info = GaugeMetricFamily(

@@ -178,48 +178,64 @@ def _check_published_ranges(
             )
 
 
-async def run_cycle(plan: TargetPlan, settings: ProbeSettings, store: ResultStore, concurrency: int) -> float:
-    """Probe every target once; returns the cycle's duration in seconds."""
-    started = time.monotonic()
-    limiter = anyio.CapacityLimiter(concurrency)
-    by_host: dict[str, list[Target]] = {}
-    for target in plan.targets:
-        by_host.setdefault(target.host, []).append(target)
+class _Lookups:
+    """One DNS lookup per host per cycle, shared by all its direct targets: the first worker to need a
+    host resolves it, the others wait for that answer."""
 
+    def __init__(self, settings: ProbeSettings, on_resolved: Callable[[str, ProbeOutcome], None]) -> None:
+        self._settings = settings
+        self._on_resolved = on_resolved
+        self._answers: dict[str, tuple[anyio.Event, list[ProbeOutcome]]] = {}
+
+    async def get(self, host: str) -> ProbeOutcome:
+        entry = self._answers.get(host)
+        if entry is not None:
+            await entry[0].wait()
+            return entry[1][0]
+        done, answer = anyio.Event(), list[ProbeOutcome]()
+        self._answers[host] = (done, answer)
+        try:
+            answer.append(await resolve(host, self._settings))
+            self._on_resolved(host, answer[0])
+        finally:
+            if not answer:  # cancelled: the cycle is ending; keep waiters from waiting forever
+                answer.append(ProbeOutcome.failure(Reason.DNS_ERROR, "lookup cancelled"))
+            done.set()
+        return answer[0]
+
+
+async def run_cycle(plan: TargetPlan, settings: ProbeSettings, store: ResultStore, concurrency: int) -> float:
+    """Probe every target once; returns the cycle's duration in seconds.
+
+    `concurrency` workers take targets one at a time, so memory stays flat however many targets there
+    are. Targets of one host are taken together and share its lookup; a slow name delays only its own."""
+    started = time.monotonic()
     ranges = {s.id: [ipaddress.ip_network(cidr) for cidr in s.ips] for s in plan.sets if s.ips}
     range_sets = _sets_with_ranges_by_host(plan, ranges)
 
-    async def probe_host(host: str, targets: list[Target]) -> None:
-        # One lookup per host per cycle, shared by all its direct targets; a slow name delays only its own.
-        # Proxied targets skip it: the proxy resolves names, and clients often cannot.
-        lookup = None
-        if any(target.path is Path.DIRECT for target in targets):
-            async with limiter:
-                lookup = await resolve(host, settings)
-            if lookup.ok:
-                _check_published_ranges(host, range_sets.get(host, set()), lookup.addresses, ranges, store)
-        async with anyio.create_task_group() as group:
-            for target in targets:
-                group.start_soon(probe_one, target, lookup)
+    def resolved(host: str, lookup: ProbeOutcome) -> None:
+        if lookup.ok:
+            _check_published_ranges(host, range_sets.get(host, set()), lookup.addresses, ranges, store)
 
-    async def probe_one(target: Target, lookup: ProbeOutcome | None) -> None:
+    lookups = _Lookups(settings, resolved)
+
+    async def probe_one(target: Target) -> None:
         flags = plan.flags_of(target)
         if target.path is not Path.DIRECT:
+            # The proxy resolves names, and clients behind one often cannot.
             route = settings.routes[target.via]
             proxied = replace(
                 settings, proxy=route.anonymous() if target.path is Path.PROXY_ANONYMOUS else route
             )
-            async with limiter:
-                outcome = await _guarded(target, target.host, proxied, flags)
+            outcome = await _guarded(target, target.host, proxied, flags)
             _record(store, TargetResult(target, outcome, "", time.time()))
             return
-        assert lookup is not None  # resolved for every host with a direct target
+        lookup = await lookups.get(target.host)
         if not lookup.ok:
             _record(store, TargetResult(target, lookup, "", time.time()))
             return
         address = pick_address(lookup.addresses)
-        async with limiter:
-            outcome = await _guarded(target, address, settings, flags)
+        outcome = await _guarded(target, address, settings, flags)
         outcome = replace(
             outcome,
             phases={Phase.DNS: lookup.phases[Phase.DNS], **outcome.phases},
@@ -227,9 +243,18 @@ async def run_cycle(plan: TargetPlan, settings: ProbeSettings, store: ResultStor
         )
         _record(store, TargetResult(target, outcome, address, time.time()))
 
+    by_host: dict[str, list[Target]] = {}
+    for target in plan.targets:
+        by_host.setdefault(target.host, []).append(target)
+    pending = (target for targets in by_host.values() for target in targets)
+
+    async def worker() -> None:
+        for target in pending:  # one shared iterator: each target goes to exactly one worker
+            await probe_one(target)
+
     async with anyio.create_task_group() as group:
-        for host, targets in by_host.items():
-            group.start_soon(probe_host, host, targets)
+        for _ in range(max(1, min(concurrency, len(plan.targets)))):
+            group.start_soon(worker)
     duration = time.monotonic() - started
     store.cycle_done(duration)
     return duration

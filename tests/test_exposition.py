@@ -102,16 +102,16 @@ def test_rows_leave_with_their_targets(plan: TargetPlan) -> None:
 
 def test_row_cache_formats_labels_in_name_order_and_escapes_values() -> None:
     family = Family("demo_value", "Demo.", ["zone", "host"])
-    cache: RowCache[str, float] = RowCache(
-        [family], lambda key, value: {"demo_value": [([key, 'a"b'], value)]}
+    cache: RowCache[str, str, float] = RowCache(
+        [family], lambda key, host, value: {"demo_value": [([key, host], value)]}
     )
 
-    (rendered,) = cache.families([("z1", 1.5), ("z2", 2.0)])
+    (rendered,) = cache.families([("z1", 'a"b', 1.5), ("z2", 'a"b', 2.0)])
 
     assert rendered.header() == "# HELP demo_value Demo.\n# TYPE demo_value gauge\n"
     assert rendered.chunks == [
-        'demo_value{host="a\\"b",zone="z1"} 1.5\n',
-        'demo_value{host="a\\"b",zone="z2"} 2.0\n',
+        b'demo_value{host="a\\"b",zone="z1"} 1.5\n',
+        b'demo_value{host="a\\"b",zone="z2"} 2.0\n',
     ]
     assert [(s.labels, s.value) for s in rendered.samples] == [
         ({"zone": "z1", "host": 'a"b'}, 1.5),
