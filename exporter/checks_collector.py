@@ -9,7 +9,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from exporter.catalogue import Flag
-from exporter.collector import TLS_LABELS, by_target, rows
+from exporter.collector import TLS_LABELS, by_target
 from exporter.exposition import Family, Row, RowCache
 from exporter.probes.result import Reason
 from exporter.results import ResultStore, TargetResult
@@ -64,17 +64,22 @@ class NetworkChecksCollector(Collector):
         anonymous: dict[tuple[str, str], float] = {}
         # With proxy credentials the anonymous check has a path of its own; without, the proxied path is it.
         separate = {(t.host, t.port, t.via) for t in plan.targets if t.path is Path.PROXY_ANONYMOUS}
-        for member, result in rows(plan, results):
-            target, outcome = result.target, result.outcome
+        for target, members, result in by_target(plan, results):
+            if target.path is Path.DIRECT:
+                continue
+            outcome = result.outcome
             is_anonymous = target.path is Path.PROXY_ANONYMOUS or (
                 target.path is Path.PROXY and (target.host, target.port, target.via) not in separate
             )
-            if Flag.UNAUTHENTICATED_PROXY_REQUIRED in member.flags and is_anonymous:
-                key = (member.set_id, target.host)
-                if outcome.reason is Reason.PROXY_AUTH_REQUIRED:
-                    anonymous[key] = 0.0
-                elif outcome.ok:
-                    anonymous.setdefault(key, 1.0)
+            if not is_anonymous:
+                continue
+            for member in members:
+                if Flag.UNAUTHENTICATED_PROXY_REQUIRED in member.flags:
+                    key = (member.set_id, target.host)
+                    if outcome.reason is Reason.PROXY_AUTH_REQUIRED:
+                        anonymous[key] = 0.0
+                    elif outcome.ok:
+                        anonymous.setdefault(key, 1.0)
         unauthenticated = GaugeMetricFamily(
             "intune_endpoint_proxy_unauthenticated_access",
             "For hosts the page says need unauthenticated proxy access: 1 if the proxy let a request without "

@@ -13,7 +13,7 @@ from prometheus_client.registry import Collector
 
 from exporter import __version__
 from exporter.catalogue import Catalogue
-from exporter.exposition import Family, Row, RowCache
+from exporter.exposition import Family, Row, RowCache, bounded
 from exporter.probes.result import Phase
 from exporter.results import ResultStore, TargetResult
 from exporter.targets import Membership, PlanHolder, Target, TargetPlan
@@ -94,7 +94,8 @@ def _endpoint_row(target: Target, members: list[Membership], result: TargetResul
             row[_REASON.name].append(([*labels, outcome.reason.value], 1.0))
         short = [*labels[:3], target.path.value]
         if certificate is not None:
-            issuer = [*short, certificate.issuer_cn, certificate.issuer_org, certificate.subject_cn]
+            names = (certificate.issuer_cn, certificate.issuer_org, certificate.subject_cn)
+            issuer = [*short, *(bounded(name) for name in names)]
             row[_ISSUER.name].append((issuer, 1.0))
             row[_NOT_AFTER.name].append((short, certificate.not_after))
             row[_VERIFIED.name].append((short, 1.0 if certificate.verified else 0.0))

@@ -12,6 +12,8 @@ helpers such as `get_sample_value` keep working.
 from __future__ import annotations
 
 import gzip
+import logging
+import threading
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Any, Generic, TypeVar
 
@@ -23,6 +25,8 @@ from prometheus_client.utils import floatToGoString
 
 _format_value: Callable[[float], str] = floatToGoString
 
+log = logging.getLogger(__name__)
+
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 GZIP_LEVEL = 1
 """The 15 MB text of 10,000 targets compresses 36x at level 1 (40x at 6) in about the same 40 ms;
@@ -32,9 +36,21 @@ LabelValues = Sequence[str]
 Row = dict[str, list[tuple[LabelValues, float]]]
 """One result's samples, by family name: label values (in the family's label order) and the value."""
 
+_Rendered = tuple[tuple[bytes, ...], tuple[int, ...]]
+"""A row's text in each family, and its number of series in each."""
+
 Key = TypeVar("Key", bound=Hashable)
 Context = TypeVar("Context")
 Item = TypeVar("Item")
+
+
+MAX_LABEL_VALUE = 256
+"""Characters kept of a label value that comes from outside (a certificate's names): a hostile server
+must not bloat every scrape."""
+
+
+def bounded(value: str) -> str:
+    return value if len(value) <= MAX_LABEL_VALUE else value[: MAX_LABEL_VALUE - 3] + "..."
 
 
 def escape_label_value(value: str) -> str:
@@ -65,9 +81,17 @@ class Family:
 class RenderedFamily(Metric):
     """A gauge family whose text is ready; `samples` are materialised only when something reads them."""
 
-    def __init__(self, family: Family, chunks: list[bytes], samples: Callable[[], list[Sample]]) -> None:
+    def __init__(
+        self,
+        family: Family,
+        chunks: list[bytes],
+        counts: list[int],
+        samples: Callable[[], list[Sample]],
+    ) -> None:
         super().__init__(family.name, family.documentation, "gauge")
         self.chunks = chunks
+        self.counts = counts
+        """Series in each chunk."""
         self._make_samples = samples
 
     @property
@@ -90,7 +114,7 @@ class RowCache(Generic[Key, Context, Item]):
     def __init__(self, families: Sequence[Family], row: Callable[[Key, Context, Item], Row]) -> None:
         self._families = tuple(families)
         self._row = row
-        self._cache: dict[Key, tuple[Context, Item, tuple[bytes, ...]]] = {}
+        self._cache: dict[Key, tuple[Context, Item, _Rendered]] = {}
 
     def prime(self, key: Key, context: Context, item: Item) -> None:
         """Render a row ahead of the scrape that will need it (from the thread that produced `item`)."""
@@ -108,16 +132,27 @@ class RowCache(Generic[Key, Context, Item]):
             fresh[key] = cached
             texts.append(cached[2])
         self._cache = fresh  # rows that left the plan leave the cache
+        if not texts:
+            return [RenderedFamily(family, [], [], self._sampler(family, rows)) for family in self._families]
+        # One column per family; a row with no series in a family has b"" and 0 there.
+        text_columns = zip(*(text for text, _ in texts), strict=True)
+        count_columns = zip(*(count for _, count in texts), strict=True)
         return [
-            RenderedFamily(family, [row[index] for row in texts if row[index]], self._sampler(family, rows))
-            for index, family in enumerate(self._families)
+            RenderedFamily(
+                family, list(filter(None, chunks)), list(filter(None, counts)), self._sampler(family, rows)
+            )
+            for family, chunks, counts in zip(self._families, text_columns, count_columns, strict=True)
         ]
 
-    def _render(self, key: Key, context: Context, item: Item) -> tuple[bytes, ...]:
+    def _render(self, key: Key, context: Context, item: Item) -> _Rendered:
         row = self._row(key, context, item)
-        return tuple(
-            "".join(family.line(values, value) for values, value in row.get(family.name, ())).encode()
-            for family in self._families
+        samples = [row.get(family.name, ()) for family in self._families]
+        return (
+            tuple(
+                "".join(family.line(values, value) for values, value in family_samples).encode()
+                for family, family_samples in zip(self._families, samples, strict=True)
+            ),
+            tuple(len(family_samples) for family_samples in samples),
         )
 
     def _sampler(self, family: Family, rows: list[tuple[Key, Context, Item]]) -> Callable[[], list[Sample]]:
@@ -131,15 +166,63 @@ class RowCache(Generic[Key, Context, Item]):
         return samples
 
 
-def render(registry: Collector) -> bytes:
-    """The text exposition (format 0.0.4) of every family `registry` collects."""
+class SeriesCap:
+    """At most `limit()` per-endpoint series per scrape (whole rows, in plan order); the rest are left
+    out and counted, so a runaway reference list or configuration cannot grow a scrape without bound."""
+
+    def __init__(self, limit: Callable[[], int]) -> None:
+        self._limit = limit
+        self._lock = threading.Lock()
+        self._dropped = 0
+        self._dropping = False
+
+    def begin(self) -> int:
+        return self._limit()
+
+    def record(self, dropped: int) -> None:
+        with self._lock:
+            self._dropped += dropped
+            if dropped and not self._dropping:
+                log.warning(
+                    "over %d endpoint series: %d left out of this scrape (max_series)", self._limit(), dropped
+                )
+            self._dropping = dropped > 0
+
+    def family(self) -> bytes:
+        with self._lock:
+            dropped = self._dropped
+        return (
+            "# HELP intune_exporter_series_dropped_total "
+            "Per-endpoint series left out of scrapes by max_series.\n"
+            "# TYPE intune_exporter_series_dropped_total counter\n"
+            f"intune_exporter_series_dropped_total {_format_value(float(dropped))}\n"
+        ).encode()
+
+
+def render(registry: Collector, cap: SeriesCap | None = None) -> bytes:
+    """The text exposition (format 0.0.4) of every family `registry` collects, then `cap`'s counter."""
     parts: list[bytes] = []
+    remaining = cap.begin() if cap is not None else None
+    dropped = 0
     for metric in registry.collect():
         if isinstance(metric, RenderedFamily):
             parts.append(metric.header().encode())
-            parts.extend(metric.chunks)
+            if remaining is None or sum(metric.counts) <= remaining:
+                parts.extend(metric.chunks)
+                remaining = None if remaining is None else remaining - sum(metric.counts)
+                continue
+            for chunk, count in zip(metric.chunks, metric.counts, strict=True):
+                if count <= remaining:
+                    parts.append(chunk)
+                    remaining -= count
+                else:
+                    dropped += count
+                    remaining = 0
         else:
             parts.append(generate_latest(_Single(metric)))
+    if cap is not None:
+        cap.record(dropped)
+        parts.append(cap.family())
     return b"".join(parts)
 
 
@@ -154,14 +237,14 @@ class _Single(Collector):
         return []
 
 
-def metrics_app(registry: Collector) -> Callable[..., Iterable[bytes]]:
-    """WSGI app serving `render(registry)`, gzip-compressed when the client accepts it."""
+def metrics_app(registry: Collector, cap: SeriesCap | None = None) -> Callable[..., Iterable[bytes]]:
+    """WSGI app serving `render(registry, cap)`, gzip-compressed when the client accepts it."""
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD", "GET") not in ("GET", "HEAD"):
             start_response("405 Method Not Allowed", [("Allow", "GET, HEAD")])
             return [b"use GET\n"]
-        body = render(registry)
+        body = render(registry, cap)
         headers = [("Content-Type", CONTENT_TYPE)]
         if "gzip" in environ.get("HTTP_ACCEPT_ENCODING", ""):
             body = gzip.compress(body, compresslevel=GZIP_LEVEL)

@@ -48,6 +48,14 @@ class Target:
     path: Path = Path.DIRECT
     via: str = ""
     """The proxy ('host:port') for proxied paths; '' when direct."""
+    _hash: int = field(init=False, repr=False, compare=False)
+    """Targets key every per-target table (results, plans, metric rows): hash once, not per lookup."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((self.host, self.port, self.protocol, self.path, self.via)))
+
+    def __hash__(self) -> int:
+        return self._hash
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from exporter.checks_collector import NetworkChecksCollector
 from exporter.collector import ExporterCollector
 from exporter.config import load
-from exporter.exposition import CONTENT_TYPE, Family, RowCache, metrics_app, render
+from exporter.exposition import CONTENT_TYPE, Family, RowCache, SeriesCap, metrics_app, render
 from exporter.probes.result import Certificate, Phase, ProbeOutcome, Reason
 from exporter.results import ResultStore, TargetResult
 from exporter.targets import PlanHolder, TargetPlan, build_plan
@@ -136,3 +136,47 @@ def test_metrics_app_serves_text_and_gzip(plan: TargetPlan) -> None:
     assert gzip.decompress(packed).count(b"intune_endpoint_up{") == plain.count(b"intune_endpoint_up{")
     assert answers[2][0] == "405 Method Not Allowed"
     assert refused == b"use GET\n"
+
+
+def test_series_over_the_cap_are_left_out_whole_and_counted(
+    plan: TargetPlan, caplog: pytest.LogCaptureFixture
+) -> None:
+    registry = registry_for(plan, filled_store(plan))
+    full = render(registry).decode()
+    up_lines = [line for line in full.splitlines() if line.startswith("intune_endpoint_up{")]
+    cap = SeriesCap(lambda: 10)
+
+    capped = render(registry, cap).decode()
+    render(registry, cap)
+
+    endpoint_series = [
+        line
+        for line in capped.splitlines()
+        if line.startswith("intune_endpoint_") and not line.startswith("intune_endpoint_set_")
+    ]
+    assert len(endpoint_series) <= 10
+    assert capped.count("intune_endpoint_up{") >= 1
+    assert all(line in up_lines for line in capped.splitlines() if line.startswith("intune_endpoint_up{"))
+    assert "intune_endpoint_set_info{" in capped  # per-set and exporter families are never capped
+    dropped = float(capped.rsplit("intune_exporter_series_dropped_total ", 1)[1])
+    total = sum(
+        1
+        for line in full.splitlines()
+        if line.startswith("intune_endpoint_") and not line.startswith("intune_endpoint_set_")
+    )
+    assert dropped == total - len(endpoint_series)
+    assert caplog.text.count("left out of this scrape") == 1  # logged when it starts, not every scrape
+    uncapped = render(registry, SeriesCap(lambda: 1_000_000)).decode()
+    assert uncapped.endswith("intune_exporter_series_dropped_total 0.0\n")
+
+
+def test_certificate_names_are_bounded(plan: TargetPlan) -> None:
+    target = next(iter(plan.targets))
+    store = ResultStore()
+    huge = Certificate("s" * 5000, "i" * 5000, "o", 1.9e9, verified=False, hostname_matches=False)
+    store.put(TargetResult(target, ProbeOutcome(ok=True, certificate=huge), "10.0.0.1", 1.7e9))
+
+    text = render(registry_for(plan, store)).decode()
+
+    assert f'subject_cn="{"s" * 253}..."' in text
+    assert "s" * 254 not in text
