@@ -1,11 +1,11 @@
-"""One-shot check: probe every target once and print a verdict per endpoint set."""
+"""One-shot check: a verdict per endpoint set from one cycle's results (see check_text, check_json)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TextIO
 
+from exporter.catalogue import EndpointSet
 from exporter.results import TargetResult
 from exporter.targets import Target, TargetPlan
 
@@ -25,8 +25,11 @@ class SetReport:
     verdict: Verdict
     up: int
     total: int
-    failures: list[str]
+    failures: list[TargetResult]
     unprobed: list[str]
+    section: str = ""
+    impact: str = ""
+    """What breaks for users when the set fails: the catalogue's `impact`, else one derived from the name."""
 
 
 def reports(plan: TargetPlan, results: dict[Target, TargetResult]) -> list[SetReport]:
@@ -34,7 +37,7 @@ def reports(plan: TargetPlan, results: dict[Target, TargetResult]) -> list[SetRe
     for endpoint_set in plan.sets:
         targets = plan.targets_of(endpoint_set.id)
         probed = [results[t] for t in targets if t in results]
-        failures = [_failure_line(r) for r in probed if not r.outcome.ok]
+        failures = [r for r in probed if not r.outcome.ok]
         up = len(probed) - len(failures)
         if not probed:
             verdict = Verdict.UNPROBED
@@ -55,14 +58,24 @@ def reports(plan: TargetPlan, results: dict[Target, TargetResult]) -> list[SetRe
                 len(probed),
                 failures,
                 unprobed,
+                endpoint_set.section,
+                impact_of(endpoint_set),
             )
         )
     return out
 
 
-def _failure_line(result: TargetResult) -> str:
+def impact_of(endpoint_set: EndpointSet) -> str:
+    """The set's `impact`; sets without one (user catalogues, extra endpoints) get one from their name."""
+    return endpoint_set.impact or f"What needs {endpoint_set.name!r} fails: its endpoints are unreachable."
+
+
+def failure_line(result: TargetResult) -> str:
+    """'host:port/protocol reason (detail)', plus the path when the target was probed through a proxy."""
     target, outcome = result.target, result.outcome
     line = f"{target.host}:{target.port}/{target.protocol} {outcome.reason}"
+    if target.via:
+        line += f" [{target.path} via {target.via}]"
     return f"{line} ({outcome.detail})" if outcome.detail else line
 
 
@@ -70,26 +83,5 @@ def failed_required(set_reports: list[SetReport]) -> bool:
     return any(r.required and r.verdict in (Verdict.FAIL, Verdict.PARTIAL) for r in set_reports)
 
 
-def render(set_reports: list[SetReport], out: TextIO) -> None:
-    id_width = max([len("SET"), *(len(r.set_id) for r in set_reports)])
-    name_width = min(48, max([len("NAME"), *(len(r.name) for r in set_reports)]))
-    header = f"{'SET':<{id_width}}  {'NAME':<{name_width}}  {'REQUIRED':<8}  {'VERDICT':<8}  {'UP':>7}"
-    out.write(header + "\n")
-    for report in set_reports:
-        name = report.name if len(report.name) <= name_width else report.name[: name_width - 1] + "~"
-        required = "yes" if report.required else "no"
-        counts = f"{report.up}/{report.total}"
-        columns = f"{report.set_id:<{id_width}}  {name:<{name_width}}  {required:<8}  {report.verdict:<8}"
-        out.write(f"{columns}  {counts:>7}\n")
-        for failure in report.failures:
-            out.write(f"{'':<{id_width}}    - {failure}\n")
-        if report.unprobed:
-            out.write(
-                f"{'':<{id_width}}    ? not probed (no representative host): {', '.join(report.unprobed)}\n"
-            )
-    failing = [r for r in set_reports if r.verdict in (Verdict.FAIL, Verdict.PARTIAL)]
-    required_failing = [r.set_id for r in failing if r.required]
-    out.write(
-        f"\n{len(set_reports)} sets, {len(failing)} with failures"
-        + (f"; required sets failing: {', '.join(required_failing)}\n" if required_failing else "\n")
-    )
+def failing(set_reports: list[SetReport]) -> list[SetReport]:
+    return [r for r in set_reports if r.verdict in (Verdict.FAIL, Verdict.PARTIAL)]

@@ -12,11 +12,11 @@ from pathlib import Path
 import anyio
 
 from exporter import __version__
-from exporter.catalogue.export import to_csv, to_json
-from exporter.check import failed_required, render, reports
+from exporter.check_command import EXIT_CODES, CheckOptions, add_check_flags, run_check
 from exporter.config import DEFAULT_LISTEN, LoadedConfig, load, split_listen
-from exporter.engine import run_cycle
 from exporter.errors import NO_VALUE, ConfigError
+from exporter.export_command import ExportOptions, add_export_flags, export
+from exporter.lab import command as lab_command
 from exporter.monitoring.generate import write
 from exporter.monitoring.settings import MonitoringSettings
 from exporter.reference.report import collect_reports, exit_code, render_json, render_text
@@ -24,9 +24,9 @@ from exporter.reference.snapshot import SnapshotStore, load_or_create_client_id
 from exporter.reference.sources import WebServiceSource
 from exporter.reference.types import ReferenceFetchError
 from exporter.reference.webservice import format_changes
-from exporter.results import ResultStore
 from exporter.runtime import probe_settings, routed_plan
 from exporter.serve import serve
+from exporter.web_config import load_web_config
 
 log = logging.getLogger("exporter")
 
@@ -47,15 +47,22 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="probe continuously and serve /metrics")
     _config_flag(serve)
     serve.add_argument("--listen", help=f"address to serve on (default from config, else {DEFAULT_LISTEN})")
+    _web_config_flag(serve)
 
     check = commands.add_parser(
-        "check", help="probe once, print a verdict per endpoint set, exit 1 on failures"
+        "check",
+        help="probe once, print a verdict per endpoint set, exit 1 on failures",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _config_flag(check)
+    add_check_flags(check)
 
     config = commands.add_parser("config", help="configuration commands")
     config_commands = config.add_subparsers(dest="config_command", metavar="SUBCOMMAND", required=True)
-    _config_flag(config_commands.add_parser("check", help="validate the configuration without probing"))
+    config_check = config_commands.add_parser("check", help="validate the configuration without probing")
+    _config_flag(config_check)
+    _web_config_flag(config_check)
 
     catalogue = commands.add_parser("catalogue", help="catalogue commands")
     catalogue_commands = catalogue.add_subparsers(
@@ -65,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
         "export", help="print the catalogue (as the configuration selects it)"
     )
     _config_flag(export)
-    export.add_argument("--format", choices=["json", "csv"], default="json")
+    add_export_flags(export)
     diff = catalogue_commands.add_parser(
         "diff",
         help="compare the catalogue with the configured reference lists; exit 3 if they add endpoints",
@@ -103,12 +110,24 @@ def build_parser() -> argparse.ArgumentParser:
         default=MonitoringSettings().selector,
         help="PromQL label matchers selecting the exporter's series (default: %(default)s)",
     )
+    lab_command.add_parser(commands)
     return parser
 
 
 def _config_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config", type=Path, metavar="FILE", help="YAML configuration (default: built-in defaults)"
+    )
+
+
+def _web_config_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--web-config-file",
+        "--web.config.file",
+        dest="web_config_file",
+        type=Path,
+        metavar="FILE",
+        help="TLS and basic auth for the HTTP endpoint (exporter-toolkit format; see docs/security.md)",
     )
 
 
@@ -119,23 +138,36 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(path)
         return EXIT_OK
     try:
+        if args.command == "lab":
+            return lab_command.run(args)
         loaded = load(args.config)
         if args.command == "serve":
             if args.listen is not None:
                 _check_listen_flag(args.listen)
+            web = load_web_config(args.web_config_file)
             _setup_logging(loaded.config.log_level)
-            return serve(loaded, args.listen or loaded.config.listen, args.config)
+            return serve(loaded, args.listen or loaded.config.listen, args.config, web)
         if args.command == "check":
-            return _check(loaded)
+            _setup_logging("error")  # failures are in the summary; warnings would break the progress line
+            return run_check(loaded, CheckOptions(args.format, args.color, args.set, args.section))
         if args.command == "config":
             plan = routed_plan(loaded, probe_settings(loaded))
             print(f"{loaded.source}: OK, {len(plan.sets)} sets, {len(plan.targets)} targets")
+            if args.web_config_file is not None:
+                web = load_web_config(args.web_config_file)
+                print(f"{web.source}: OK, {web.describe()}")
             return EXIT_OK
         if args.catalogue_command == "diff":
             return _diff(loaded, args.reference, args.format)
         if args.catalogue_command == "changes":
             return _changes(loaded, args.since)
-        return _export(loaded, args.format)
+        sys.stdout.write(
+            export(
+                loaded,
+                ExportOptions(args.format, args.set, args.section, args.all, args.proxy, args.pac_default),
+            )
+        )
+        return EXIT_OK
     except ConfigError as exc:
         print(f"intune-exporter: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -194,21 +226,3 @@ def _changes(loaded: LoadedConfig, since: str | None) -> int:
     for line in lines:
         print(f"  {line}")
     return EXIT_OK
-
-
-def _export(loaded: LoadedConfig, fmt: str) -> int:
-    sys.stdout.write(to_json(loaded.catalogue) if fmt == "json" else to_csv(loaded.catalogue))
-    return EXIT_OK
-
-
-def _check(loaded: LoadedConfig) -> int:
-    _setup_logging("warning")
-    settings = probe_settings(loaded)
-    plan = routed_plan(loaded, settings)
-    store = ResultStore()
-    duration = anyio.run(run_cycle, plan, settings, store, loaded.config.concurrency)
-    results, _ = store.snapshot()
-    set_reports = reports(plan, results)
-    render(set_reports, sys.stdout)
-    print(f"{len(plan.targets)} targets probed in {duration:.1f}s")
-    return EXIT_FAILED if failed_required(set_reports) else EXIT_OK

@@ -19,13 +19,20 @@ class ConfigError(Exception):
         super().__init__(str(self))
 
     def __str__(self) -> str:
-        where = f"{self.source}: field '{self.field}'" if self.field else f"{self.source}"
+        where = f"{self.source}: field '{_printable(self.field)}'" if self.field else f"{self.source}"
         if self.value is _NO_VALUE:
             return f"{where}: {self.problem}"
         return f"{where}: {self.problem} (got {_show(self.value)})"
 
 
 _NO_VALUE: Any = object()
+
+
+def _printable(text: str) -> str:
+    """`text` with control characters escaped: one error, one line, whatever the file holds."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _show(value: Any) -> str:

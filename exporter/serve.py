@@ -11,10 +11,12 @@ import anyio
 from prometheus_client import CollectorRegistry
 from prometheus_client.process_collector import ProcessCollector
 
+from exporter.basic_auth import BasicAuth, require_basic_auth
 from exporter.checks_collector import NetworkChecksCollector
 from exporter.collector import ExporterCollector
 from exporter.config import Config, LoadedConfig, split_listen
 from exporter.engine import run_forever
+from exporter.exposition import SeriesCap
 from exporter.reference.collector import DriftCollector
 from exporter.reference.tracker import ReferenceTracker
 from exporter.reference.wiring import added_hosts, build_trackers
@@ -23,7 +25,10 @@ from exporter.results import ResultStore
 from exporter.routes import route_plan
 from exporter.runtime import probe_settings
 from exporter.server import MetricsServer, make_app
+from exporter.shutdown import ShutdownDeadline
+from exporter.status import StatusSource
 from exporter.targets import PlanHolder, TargetPlan, build_plan, with_extra_hosts
+from exporter.web_config import WebConfig
 
 log = logging.getLogger("exporter")
 
@@ -50,8 +55,10 @@ class _Probing:
         self.plans.replace(route_plan(plan, self.loaded.config.proxy, self.settings.has_proxy_credentials))
 
 
-def serve(loaded: LoadedConfig, listen: str, path: Path | None = None) -> int:
-    """Returns the exit code. `path`, the configuration file, is reloaded on SIGHUP or POST /-/reload."""
+def serve(loaded: LoadedConfig, listen: str, path: Path | None = None, web: WebConfig | None = None) -> int:
+    """Returns the exit code. `path`, the configuration file, is reloaded on SIGHUP or POST /-/reload;
+    `web` (the web configuration file) adds TLS and basic auth."""
+    web = web or WebConfig()
     config = loaded.config
     trackers: list[ReferenceTracker] = []
     probing = _Probing(loaded, trackers)
@@ -61,8 +68,17 @@ def serve(loaded: LoadedConfig, listen: str, path: Path | None = None) -> int:
     registry = CollectorRegistry()
     host, port = split_listen(listen)
     try:
-        app = make_app(registry, store, lambda: _summary(plans, store), reload=reloader.reload)
-        server = MetricsServer(host, port, app)
+        status = StatusSource(plans, store, lambda: probing.loaded.source)
+        app = make_app(
+            registry,
+            store,
+            status,
+            reload=reloader.reload,
+            series_cap=SeriesCap(lambda: probing.loaded.config.max_series),
+        )
+        if web.users:
+            app = require_basic_auth(app, BasicAuth(web.users))
+        server = MetricsServer(host, port, app, tls=web.tls)
     except OSError as exc:
         print(f"intune-exporter: cannot listen on {listen}: {exc.strerror or exc}", file=sys.stderr)
         return 1
@@ -81,10 +97,11 @@ def serve(loaded: LoadedConfig, listen: str, path: Path | None = None) -> int:
     server.start()
     plan = plans.current
     log.info(
-        "serving on %s:%d (%s): %d sets, %d targets, interval %.0fs; reference sources: %s",
+        "serving on %s:%d (%s; %s): %d sets, %d targets, interval %.0fs; reference sources: %s",
         host,
         server.port,
         loaded.source,
+        web.describe(),
         len(plan.sets),
         len(plan.targets),
         config.interval,
@@ -93,22 +110,14 @@ def serve(loaded: LoadedConfig, listen: str, path: Path | None = None) -> int:
     for set_id, wildcards in plan.unprobed_wildcards.items():
         if wildcards:
             log.info("set %s: wildcards without a representative host, not probed: %s", set_id, wildcards)
+    deadline = ShutdownDeadline()
     try:
-        anyio.run(_run_until_signal, config, probing, store, trackers, reloader)
+        anyio.run(_run_until_signal, config, probing, store, trackers, reloader, deadline)
     finally:
         server.stop()
+    deadline.cancel()
     log.info("stopped")
     return 0
-
-
-def _summary(plans: PlanHolder, store: ResultStore) -> str:
-    plan = plans.current
-    results, stats = store.snapshot()
-    failing = sum(1 for r in results.values() if not r.outcome.ok)
-    return (
-        f"Probing {len(plan.targets)} targets in {len(plan.sets)} endpoint sets; "
-        f"{stats.completed} cycles completed; {failing} targets failing in the latest results."
-    )
 
 
 async def _run_until_signal(
@@ -117,6 +126,7 @@ async def _run_until_signal(
     store: ResultStore,
     trackers: list[ReferenceTracker],
     reloader: Reloader,
+    deadline: ShutdownDeadline,
 ) -> None:
     async with anyio.create_task_group() as group:
         group.start_soon(
@@ -137,5 +147,6 @@ async def _run_until_signal(
                     reloader.reload()
                     continue
                 log.info("received %s, shutting down", signal.Signals(received).name)
+                deadline.start()
                 group.cancel_scope.cancel()
                 break

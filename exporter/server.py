@@ -1,43 +1,33 @@
-"""HTTP endpoints: /metrics, /healthz (alive), /ready (first cycle done), POST /-/reload and an HTML index."""
+"""HTTP endpoints: /metrics, /healthz (alive), /ready (first cycle done), POST /-/reload, the status page
+(/) and its JSON (/api/status)."""
 
 from __future__ import annotations
 
-import html
-import socket
+import json
+import ssl
 import threading
 from collections.abc import Callable, Iterable
-from socketserver import ThreadingMixIn
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, make_wsgi_app
+from prometheus_client import CollectorRegistry
 
-from exporter import __version__
+from exporter.exposition import SeriesCap, metrics_app
+from exporter.hardened_http import DEFAULT_LIMITS, LimitedServer, LimitedServer6, Limits
 from exporter.results import ResultStore
+from exporter.status import Status, as_json
+from exporter.status_page import render_page
 
 StartResponse = Callable[..., Any]
-
-
-class _ThreadingServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-
-
-class _Server6(_ThreadingServer):
-    address_family = socket.AF_INET6
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
 
 
 def make_app(
     registry: CollectorRegistry,
     store: ResultStore,
-    summary: Callable[[], str],
+    status: Callable[[], Status],
     reload: Callable[[], tuple[bool, str]] | None = None,
+    series_cap: SeriesCap | None = None,
 ) -> Callable[..., Any]:
-    metrics = make_wsgi_app(registry)
+    metrics = metrics_app(registry, series_cap)
 
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "/")
@@ -58,9 +48,11 @@ def make_app(
                 return _text(start_response, "200 OK", "ready\n")
             return _text(start_response, "503 Service Unavailable", "first probe cycle not finished yet\n")
         if path == "/":
-            page = _INDEX.format(version=html.escape(__version__), summary=html.escape(summary()))
             start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
-            return [page.encode()]
+            return [render_page(status()).encode()]
+        if path == "/api/status":
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [json.dumps(as_json(status()), indent=1).encode()]
         return _text(start_response, "404 Not Found", "not found\n")
 
     return app
@@ -71,26 +63,20 @@ def _text(start_response: StartResponse, status: str, body: str) -> list[bytes]:
     return [body.encode()]
 
 
-_INDEX = """<!doctype html>
-<html><head><meta charset="utf-8"><title>Intune endpoint exporter</title></head>
-<body>
-<h1>Intune endpoint exporter {version}</h1>
-<p>{summary}</p>
-<ul>
-<li><a href="metrics">metrics</a></li>
-<li><a href="healthz">healthz</a> (alive)</li>
-<li><a href="ready">ready</a> (first probe cycle done)</li>
-</ul>
-</body></html>
-"""
-
-
 class MetricsServer:
-    """The WSGI server in a background thread."""
+    """The WSGI server in a background thread; HTTPS when `tls` is given, bounded by `limits`."""
 
-    def __init__(self, host: str, port: int, app: Callable[..., Any]) -> None:
-        server_class = _Server6 if ":" in host else _ThreadingServer
-        self._server = make_server(host, port, app, server_class=server_class, handler_class=_QuietHandler)
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        app: Callable[..., Any],
+        tls: ssl.SSLContext | None = None,
+        limits: Limits = DEFAULT_LIMITS,
+    ) -> None:
+        server_class = LimitedServer6 if ":" in host else LimitedServer
+        self._server = server_class((host, port), tls, limits)
+        self._server.set_app(app)
         self._thread = threading.Thread(target=self._server.serve_forever, name="metrics-http", daemon=True)
 
     @property

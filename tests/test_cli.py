@@ -58,7 +58,7 @@ def test_listen_address_in_use(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_export_json_is_shaped_like_the_web_service(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["catalogue", "export", "--format", "json"]) == 0
+    assert main(["catalogue", "export", "--format", "json", "--all"]) == 0
     items = json.loads(capsys.readouterr().out)
     assert len(items) == len(load_builtin().sets)
     first = next(item for item in items if item["id"] == "163")

@@ -28,6 +28,7 @@ from exporter.config import DEFAULT_PORT, split_listen
 from exporter.durations import parse_duration
 from exporter.monitoring.generate import CHART_FILES_DIR, DASHBOARDS_DIR, RULES_FILE, generated_files
 from exporter.monitoring.settings import MonitoringSettings
+from tests.web_certs import write_certs
 
 ROOT = Path(__file__).resolve().parent.parent
 CHART_DIR = ROOT / "helm" / "intune-endpoint-exporter"
@@ -446,6 +447,35 @@ def test_persistence_keeps_the_state_directory_on_a_claim(chart: helm.Chart) -> 
     assert "strategy" not in only(render(chart, {}), "Deployment")["spec"]
 
 
+def test_web_config_secret_is_mounted_and_passed_to_serve(
+    chart: helm.Chart, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    objects = render(chart, CASES["all-switches-values"])
+    volume = volumes(objects)["web-config"]["secret"]
+    assert volume == {"secretName": "intune-exporter-web", "defaultMode": 0o440}
+    args = container(objects)["args"]
+    web_file = args[args.index("--web-config-file") + 1]
+    assert web_file == mounts(objects)["web-config"] + "/web.yml"
+    assert container(objects)["livenessProbe"]["httpGet"]["scheme"] == "HTTPS"
+    endpoint = only(objects, "ServiceMonitor")["spec"]["endpoints"][0]
+    assert endpoint["scheme"] == "https"
+    assert endpoint["tlsConfig"]["ca"]["secret"] == {"name": "intune-exporter-web", "key": "ca.crt"}
+    assert set(endpoint["basicAuth"]) == {"username", "password"}
+
+    # The Secret's keys land side by side: a web config naming its files by relative path works there.
+    write_certs(tmp_path)
+    (tmp_path / "web.yml").write_text("tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n")
+    mounted = tmp_path / Path(web_file).relative_to(mounts(objects)["web-config"])
+    assert main(["config", "check", "--web-config-file", str(mounted)]) == 0
+    assert capsys.readouterr().out.endswith(f"{mounted}: OK, TLS, no basic auth\n")
+
+    objects = render(chart, {})
+    assert "web-config" not in volumes(objects)
+    assert "--web-config-file" not in container(objects)["args"]
+    monitor = only(render(chart, {"serviceMonitor": {"enabled": True}}), "ServiceMonitor")
+    assert monitor["spec"]["endpoints"][0]["scheme"] == "http"
+
+
 def egress_ports(objects: list[Object]) -> set[tuple[str, int]]:
     policy = only(objects, "NetworkPolicy")
     assert (
@@ -556,6 +586,8 @@ ENDPOINT_FIELDS = {
     "port",
     "path",
     "scheme",
+    "tlsConfig",
+    "basicAuth",
     "interval",
     "scrapeTimeout",
     "honorLabels",

@@ -8,6 +8,8 @@ from prometheus_client import CollectorRegistry
 
 from exporter.results import ResultStore
 from exporter.server import MetricsServer, make_app
+from exporter.status import StatusSource
+from exporter.targets import PlanHolder, TargetPlan
 
 
 @pytest.fixture
@@ -17,7 +19,8 @@ def store() -> ResultStore:
 
 @pytest.fixture
 def base(store: ResultStore) -> Iterator[str]:
-    server = MetricsServer("127.0.0.1", 0, make_app(CollectorRegistry(), store, lambda: "summary <b>"))
+    status = StatusSource(PlanHolder(TargetPlan(sets=[])), store, lambda: "config <b>")
+    server = MetricsServer("127.0.0.1", 0, make_app(CollectorRegistry(), store, status))
     server.start()
     try:
         yield f"http://127.0.0.1:{server.port}"
@@ -34,8 +37,17 @@ def test_ready_only_after_the_first_cycle(base: str, store: ResultStore) -> None
     assert httpx.get(base + "/ready").status_code == 200
 
 
-def test_index_escapes_the_summary(base: str) -> None:
-    assert "summary &lt;b&gt;" in httpx.get(base + "/").text
+def test_status_page_and_its_json(base: str, store: ResultStore) -> None:
+    page = httpx.get(base + "/")
+    assert page.headers["content-type"] == "text/html; charset=utf-8"
+    assert "config &lt;b&gt;" in page.text
+    assert "First probe cycle running" in page.text
+    store.cycle_done(1.0)
+    document = httpx.get(base + "/api/status")
+    assert document.headers["content-type"] == "application/json"
+    assert document.json()["exporter"]["config_source"] == "config <b>"
+    assert document.json()["exporter"]["ready"] is True
+    assert "First probe cycle running" not in httpx.get(base + "/").text
 
 
 def test_metrics_served_in_text_format(base: str) -> None:

@@ -15,16 +15,22 @@ Failures, by the dnspython exception that signals them::
      |                                   else Reason.DNS_ERROR
      +-- anything else                -> Reason.DNS_ERROR
     (no records of either family)     -> Reason.DNS_NO_ANSWER
+
+A REFUSED answer, or a truncated one whose TCP retry fails, is DNS_ERROR; the detail says what each server
+did. Replies that do not parse or carry another query id are ignored, as a resolver must (spoofing), so a
+server sending only those times out.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import os
 import time
 from typing import Final
 
 import dns.asyncresolver
 import dns.exception
+import dns.message
 import dns.rcode
 import dns.rdatatype
 import dns.resolver
@@ -76,10 +82,11 @@ async def resolve(host: str, settings: ProbeSettings) -> ProbeOutcome:
     except dns.resolver.NXDOMAIN as exc:
         return ProbeOutcome.failure(Reason.DNS_NXDOMAIN, str(exc), elapsed())
     except dns.exception.Timeout as exc:
-        return ProbeOutcome.failure(Reason.DNS_TIMEOUT, str(exc), elapsed())
+        detail = _detail(host, exc, f"no answer within {budget:g}s")
+        return ProbeOutcome.failure(Reason.DNS_TIMEOUT, detail, elapsed())
     except dns.resolver.NoNameservers as exc:
         reason = Reason.DNS_SERVFAIL if _answered_servfail(exc) else Reason.DNS_ERROR
-        return ProbeOutcome.failure(reason, str(exc), elapsed())
+        return ProbeOutcome.failure(reason, _detail(host, exc, "no usable answer"), elapsed())
     except dns.exception.DNSException as exc:
         return ProbeOutcome.failure(Reason.DNS_ERROR, f"{type(exc).__name__}: {exc}", elapsed())
 
@@ -87,6 +94,26 @@ async def resolve(host: str, settings: ProbeSettings) -> ProbeOutcome:
     if not addresses:
         return ProbeOutcome.failure(Reason.DNS_NO_ANSWER, f"{host}: no A or AAAA records", phases)
     return ProbeOutcome(ok=True, phases=phases, addresses=_sorted_unique(addresses))
+
+
+def _detail(host: str, exc: dns.exception.DNSException, summary: str) -> str:
+    """What each server said, one clause per attempt (dnspython's own text leaves some of them blank)."""
+    errors = exc.kwargs.get("errors") or []
+    if not errors:
+        return str(exc)
+    said = "; ".join(
+        f"{server} ({'TCP' if tcp else 'UDP'}): {_error_text(error)}"
+        for server, tcp, _port, error, *_ in errors
+    )
+    return f"{host}: {summary}: {said}"
+
+
+def _error_text(error: object) -> str:
+    if isinstance(error, dns.message.Truncated):
+        return "truncated answer (TC bit)"
+    if isinstance(error, OSError) and error.errno is not None:
+        return os.strerror(error.errno)
+    return str(error) or type(error).__name__
 
 
 def _answered_servfail(exc: dns.resolver.NoNameservers) -> bool:

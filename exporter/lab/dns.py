@@ -1,0 +1,210 @@
+"""A real DNS server on a loopback address (UDP and TCP on the same port), in background threads.
+
+Behaviour comes from plain mutable attributes that tests may change while the server runs. Names are
+matched case-insensitively and without the trailing dot; a pattern `*.example.com` matches any name
+below example.com. Per name, the first rule that matches wins:
+
+    drop        never answer (the client times out)
+    garbage     answer with bytes that are not a DNS message
+    wrong_id    a correct answer, but to another query id (a resolver must ignore it)
+    truncated   over UDP, an empty answer with the TC bit; over TCP, never answer
+    servfail    SERVFAIL
+    refused     REFUSED
+    nxdomain    NXDOMAIN
+    no_answer   NOERROR with an empty answer section
+    records     the addresses of the asked family (A: IPv4, AAAA: IPv6); NOERROR empty if none
+    default_address, when set, for every other name; otherwise NXDOMAIN
+
+With `tcp=False` only UDP is served, so a TCP fallback (after TC) is refused.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socketserver
+import threading
+from collections import Counter
+from types import TracebackType
+
+import dns.exception
+import dns.flags
+import dns.message
+import dns.rcode
+import dns.rdataclass
+import dns.rdatatype
+import dns.rrset
+
+TTL = 60
+GARBAGE = bytes(range(7, 256, 3))
+"""What `garbage` names get: fixed bytes that do not parse as a DNS message."""
+
+
+def normalise(name: str) -> str:
+    return name.lower().rstrip(".")
+
+
+def _matches(name: str, patterns: set[str] | dict[str, list[str]]) -> str | None:
+    """The pattern in `patterns` that covers `name`: the name itself, else the closest `*.` wildcard."""
+    wanted = {normalise(pattern): pattern for pattern in list(patterns)}
+    if name in wanted:
+        return wanted[name]
+    labels = name.split(".")
+    for start in range(1, len(labels)):
+        wildcard = "*." + ".".join(labels[start:])
+        if wildcard in wanted:
+            return wanted[wildcard]
+    return None
+
+
+class DNSServer:
+    def __init__(
+        self,
+        records: dict[str, list[str]] | None = None,
+        *,
+        default_address: str | None = None,
+        host: str = "127.0.0.1",
+        tcp: bool = True,
+    ) -> None:
+        self.records: dict[str, list[str]] = dict(records or {})
+        self.default_address = default_address
+        self.nxdomain: set[str] = set()
+        self.servfail: set[str] = set()
+        self.no_answer: set[str] = set()
+        self.drop: set[str] = set()
+        self.garbage: set[str] = set()
+        self.wrong_id: set[str] = set()
+        self.truncated: set[str] = set()
+        self.refused: set[str] = set()
+        self.tcp = tcp
+        self.queries: Counter[str] = Counter()
+        """Questions received per normalised name, dropped ones included."""
+        self.log: list[tuple[str, str]] = []
+        """(normalised name, query type) in arrival order."""
+        self.host = host
+        self.port = 0
+        self._udp: socketserver.ThreadingUDPServer | None = None
+        self._tcp: socketserver.ThreadingTCPServer | None = None
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+
+    def answer(self, wire: bytes, *, tcp: bool = False) -> bytes | None:
+        """The response to one query in wire format (received over TCP if `tcp`), or None to stay silent."""
+        try:
+            query = dns.message.from_wire(wire)
+        except dns.exception.DNSException:
+            return None
+        if not query.question:
+            return None
+        question = query.question[0]
+        name = normalise(question.name.to_text())
+        with self._lock:
+            self.queries[name] += 1
+            self.log.append((name, dns.rdatatype.to_text(question.rdtype)))
+
+        if _matches(name, self.drop) is not None:
+            return None
+        if _matches(name, self.garbage) is not None:
+            return GARBAGE
+        response = dns.message.make_response(query)
+        response.flags |= dns.flags.RA
+        if _matches(name, self.wrong_id) is not None:
+            response.id = (query.id + 1) % 65536
+        if _matches(name, self.truncated) is not None:
+            if tcp:
+                return None
+            response.flags |= dns.flags.TC
+        elif _matches(name, self.servfail) is not None:
+            response.set_rcode(dns.rcode.SERVFAIL)
+        elif _matches(name, self.refused) is not None:
+            response.set_rcode(dns.rcode.REFUSED)
+        elif _matches(name, self.nxdomain) is not None:
+            response.set_rcode(dns.rcode.NXDOMAIN)
+        elif _matches(name, self.no_answer) is not None:
+            pass
+        else:
+            addresses = self._addresses(name)
+            if addresses is None:
+                response.set_rcode(dns.rcode.NXDOMAIN)
+            else:
+                self._add_answer(response, question, addresses)
+        return response.to_wire()
+
+    def _addresses(self, name: str) -> list[str] | None:
+        pattern = _matches(name, self.records)
+        if pattern is not None:
+            return list(self.records[pattern])
+        if self.default_address is not None:
+            return [self.default_address]
+        return None
+
+    @staticmethod
+    def _add_answer(response: dns.message.Message, question: dns.rrset.RRset, addresses: list[str]) -> None:
+        versions = {dns.rdatatype.A: 4, dns.rdatatype.AAAA: 6}
+        version = versions.get(question.rdtype)
+        matching = [a for a in addresses if ipaddress.ip_address(a).version == version]
+        if matching:
+            rrset = dns.rrset.from_text_list(question.name, TTL, dns.rdataclass.IN, question.rdtype, matching)
+            response.answer.append(rrset)
+
+    def start(self) -> DNSServer:
+        server = self
+
+        class UDPHandler(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                data, sock = self.request
+                reply = server.answer(data)
+                if reply is not None:
+                    sock.sendto(reply, self.client_address)
+
+        class TCPHandler(socketserver.StreamRequestHandler):
+            def handle(self) -> None:
+                while length := self.rfile.read(2):
+                    if len(length) < 2:
+                        return
+                    reply = server.answer(self.rfile.read(int.from_bytes(length, "big")), tcp=True)
+                    if reply is not None:  # dropped: keep the connection open and silent
+                        self.wfile.write(len(reply).to_bytes(2, "big") + reply)
+
+        # Same port for both transports: take a free UDP port, then claim it for TCP (retry on a race).
+        for _ in range(20):
+            udp = socketserver.ThreadingUDPServer((self.host, 0), UDPHandler)
+            port = udp.server_address[1]
+            tcp = socketserver.ThreadingTCPServer((self.host, port), TCPHandler, bind_and_activate=False)
+            try:
+                tcp.allow_reuse_address = True
+                tcp.server_bind()
+                if self.tcp:
+                    tcp.server_activate()  # else bound, never listening: TCP connections are refused
+            except OSError:
+                tcp.server_close()
+                udp.server_close()
+                continue
+            break
+        else:
+            raise RuntimeError("no free port for both UDP and TCP")
+        udp.daemon_threads = tcp.daemon_threads = True
+        self._udp, self._tcp, self.port = udp, tcp, port
+        for srv in (udp, tcp) if self.tcp else (udp,):
+            thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def stop(self) -> None:
+        for srv in (self._udp, self._tcp):
+            if srv is not None:
+                if srv is self._udp or self.tcp:  # shutdown() waits for a serve_forever that must have run
+                    srv.shutdown()
+                srv.server_close()
+        for thread in self._threads:
+            thread.join()
+        self._udp = self._tcp = None
+        self._threads.clear()
+
+    def __enter__(self) -> DNSServer:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
