@@ -9,7 +9,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from exporter.catalogue import Flag
-from exporter.collector import TLS_LABELS, by_target
+from exporter.collector import TLS_LABELS
 from exporter.exposition import Family, Row, RowCache
 from exporter.probes.result import Reason
 from exporter.results import ResultStore, TargetResult
@@ -60,12 +60,13 @@ class NetworkChecksCollector(Collector):
     def collect(self) -> Iterable[Metric]:
         plan = self._plans.current
         results, _ = self._store.snapshot()
-        intercepted, ranges = self._rows.families(by_target(plan, results))
+        intercepted, ranges = self._rows.families(plan.targets, results)
         anonymous: dict[tuple[str, str], float] = {}
         # With proxy credentials the anonymous check has a path of its own; without, the proxied path is it.
         separate = {(t.host, t.port, t.via) for t in plan.targets if t.path is Path.PROXY_ANONYMOUS}
-        for target, members, result in by_target(plan, results):
-            if target.path is Path.DIRECT:
+        for target, members in plan.targets.items():
+            result = results.get(target)
+            if target.path is Path.DIRECT or result is None:
                 continue
             outcome = result.outcome
             is_anonymous = target.path is Path.PROXY_ANONYMOUS or (

@@ -22,16 +22,6 @@ ENDPOINT_LABELS = ["set_id", "host", "port", "protocol", "path"]
 TLS_LABELS = ["set_id", "host", "port", "path"]
 
 
-def rows(plan: TargetPlan, results: dict[Target, TargetResult]) -> Iterator[tuple[Membership, TargetResult]]:
-    """Each latest result once per set it reports under."""
-    for target, members in plan.targets.items():
-        result = results.get(target)
-        if result is None:
-            continue
-        for member in members:
-            yield member, result
-
-
 _UP = Family(
     "intune_endpoint_up", "1 if the latest probe of the endpoint succeeded, else 0.", ENDPOINT_LABELS
 )
@@ -104,16 +94,6 @@ def _endpoint_row(target: Target, members: list[Membership], result: TargetResul
     return row
 
 
-def by_target(
-    plan: TargetPlan, results: dict[Target, TargetResult]
-) -> Iterator[tuple[Target, list[Membership], TargetResult]]:
-    """Each target with a result, with the sets it reports under."""
-    for target, members in plan.targets.items():
-        result = results.get(target)
-        if result is not None:
-            yield target, members, result
-
-
 class ExporterCollector(Collector):
     def __init__(self, plans: PlanHolder, catalogue: Catalogue, store: ResultStore) -> None:
         self._plans = plans
@@ -138,7 +118,7 @@ class ExporterCollector(Collector):
         yield from self._exporter_metrics(plan, stats.completed, stats.last_duration, stats.last_finished_at)
 
     def _endpoint_metrics(self, plan: TargetPlan, results: dict[Target, TargetResult]) -> Iterator[Metric]:
-        rendered = self._rows.families(by_target(plan, results))
+        rendered = self._rows.families(plan.targets, results)
         offsets: dict[str, float] = {}
         for target in plan.targets:
             result = results.get(target)
@@ -169,10 +149,14 @@ class ExporterCollector(Collector):
             labels=["set_id"],
         )
         counts: dict[str, list[int]] = {}
-        for member, result in rows(plan, results):
-            tally = counts.setdefault(member.set_id, [0, 0])
-            tally[0] += 1 if result.outcome.ok else 0
-            tally[1] += 1
+        for target, members in plan.targets.items():
+            result = results.get(target)
+            if result is None:
+                continue
+            for member in members:
+                tally = counts.setdefault(member.set_id, [0, 0])
+                tally[0] += 1 if result.outcome.ok else 0
+                tally[1] += 1
         for endpoint_set in plan.sets:
             info.add_metric(
                 [

@@ -11,10 +11,12 @@ helpers such as `get_sample_value` keep working.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import logging
+import operator
 import threading
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
 from prometheus_client import generate_latest
@@ -120,28 +122,36 @@ class RowCache(Generic[Key, Context, Item]):
         """Render a row ahead of the scrape that will need it (from the thread that produced `item`)."""
         self._cache[key] = (context, item, self._render(key, context, item))
 
-    def families(self, rows: Iterable[tuple[Key, Context, Item]]) -> list[RenderedFamily]:
-        """The families over `rows`, in order."""
-        rows = list(rows)
-        cache, fresh = self._cache, {}
+    def families(self, contexts: Mapping[Key, Context], items: Mapping[Key, Item]) -> list[RenderedFamily]:
+        """The families over the keys of `contexts` (in order) that have an item. A scrape between
+        cycles allocates little beyond the lists of chunks, and no tuple per row: on a heap of 10,000
+        targets' results, garbage collections cost more than the join."""
+        cache = self._cache
         texts = []
-        for key, context, item in rows:
+        for key, context in contexts.items():
+            item = items.get(key)
+            if item is None:
+                continue
             cached = cache.get(key)
             if cached is None or cached[1] is not item or cached[0] is not context:
-                cached = (context, item, self._render(key, context, item))
-            fresh[key] = cached
+                cached = cache[key] = (context, item, self._render(key, context, item))
             texts.append(cached[2])
-        self._cache = fresh  # rows that left the plan leave the cache
+        if len(cache) > len(texts):  # rows left the plan, or lost their result
+            self._cache = {key: cache[key] for key in contexts if key in cache and key in items}
+        rows = functools.partial(_rows, contexts, items)
         if not texts:
             return [RenderedFamily(family, [], [], self._sampler(family, rows)) for family in self._families]
-        # One column per family; a row with no series in a family has b"" and 0 there.
-        text_columns = zip(*(text for text, _ in texts), strict=True)
-        count_columns = zip(*(count for _, count in texts), strict=True)
+        # Column by column, in C (a row with no series in a family has b"" and 0 there).
+        text_rows = [text for text, _ in texts]
+        count_rows = [count for _, count in texts]
         return [
             RenderedFamily(
-                family, list(filter(None, chunks)), list(filter(None, counts)), self._sampler(family, rows)
+                family,
+                list(filter(None, map(operator.itemgetter(index), text_rows))),
+                list(filter(None, map(operator.itemgetter(index), count_rows))),
+                self._sampler(family, rows),
             )
-            for family, chunks, counts in zip(self._families, text_columns, count_columns, strict=True)
+            for index, family in enumerate(self._families)
         ]
 
     def _render(self, key: Key, context: Context, item: Item) -> _Rendered:
@@ -155,11 +165,13 @@ class RowCache(Generic[Key, Context, Item]):
             tuple(len(family_samples) for family_samples in samples),
         )
 
-    def _sampler(self, family: Family, rows: list[tuple[Key, Context, Item]]) -> Callable[[], list[Sample]]:
+    def _sampler(
+        self, family: Family, rows: Callable[[], Iterable[tuple[Key, Context, Item]]]
+    ) -> Callable[[], list[Sample]]:
         def samples() -> list[Sample]:
             return [
                 Sample(family.name, dict(zip(family.labels, values, strict=True)), value)
-                for key, context, item in rows
+                for key, context, item in rows()
                 for values, value in self._row(key, context, item).get(family.name, ())
             ]
 
@@ -197,6 +209,13 @@ class SeriesCap:
             "# TYPE intune_exporter_series_dropped_total counter\n"
             f"intune_exporter_series_dropped_total {_format_value(float(dropped))}\n"
         ).encode()
+
+
+def _rows(contexts: Mapping[Key, Context], items: Mapping[Key, Item]) -> Iterator[tuple[Key, Context, Item]]:
+    for key, context in contexts.items():
+        item = items.get(key)
+        if item is not None:
+            yield key, context, item
 
 
 def render(registry: Collector, cap: SeriesCap | None = None) -> bytes:

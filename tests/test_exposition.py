@@ -106,7 +106,7 @@ def test_row_cache_formats_labels_in_name_order_and_escapes_values() -> None:
         [family], lambda key, host, value: {"demo_value": [([key, host], value)]}
     )
 
-    (rendered,) = cache.families([("z1", 'a"b', 1.5), ("z2", 'a"b', 2.0)])
+    (rendered,) = cache.families({"z1": 'a"b', "z2": 'a"b', "z3": "no item"}, {"z1": 1.5, "z2": 2.0})
 
     assert rendered.header() == "# HELP demo_value Demo.\n# TYPE demo_value gauge\n"
     assert rendered.chunks == [
