@@ -6,7 +6,7 @@
 Needs Debian's blackbox_exporter on PATH (`apt-get install prometheus-blackbox-exporter`); the script
 installs nothing. Three processes besides blackbox_exporter, so each side's CPU and RSS are its own:
 
-- lab (child): the local DNS simulator (tests/simulators/dns_server.py) and an asyncio TLS+HTTP server with a
+- lab (child): the local DNS simulator (exporter/lab/dns.py) and an asyncio TLS+HTTP server with a
   leaf from the lab CA (`LabCA`). Healthy targets live on 127.0.0.1:P, slow ones on 127.0.0.7:P (answer
   after --slow-ms), blackholed ones on 127.0.0.3:P (accept queue full, SYNs dropped, like the lab's
   BLACKHOLE role). --latency-ms delays every HTTP answer.
@@ -77,8 +77,9 @@ class Spec:
 
 
 def lab_main(args: argparse.Namespace) -> None:
-    from tests.simulators.dns_server import DNSServer
-    from tests.simulators.tls_servers import TRUSTED_CA_NAME, LabCA, _blackhole
+    from exporter.lab.certs import LabCA
+    from exporter.lab.dns import DNSServer, UnrecordedQueries
+    from tests.simulators.tls_servers import TRUSTED_CA_NAME, _blackhole
 
     directory = Path(args.dir)
     ca = LabCA(*TRUSTED_CA_NAME)
@@ -90,7 +91,7 @@ def lab_main(args: argparse.Namespace) -> None:
     with contextlib.ExitStack() as stack:
         dns = stack.enter_context(DNSServer(default_address=OK))
         dns.records.update({f"*.slow.{DOMAIN}": [SLOW], f"*.bh.{DOMAIN}": [HOLE]})
-        dns.log = _NoLog()  # 10,000 names per cycle: do not keep every query
+        dns.log = UnrecordedQueries()  # 10,000 names per cycle: do not keep every query
         port, sockets = _claim(stack)
         stack.enter_context(_blackhole(sockets[HOLE]))
         stop = threading.Event()
@@ -104,29 +105,13 @@ def lab_main(args: argparse.Namespace) -> None:
         asyncio.run(_serve(context, {OK: sockets[OK], SLOW: sockets[SLOW]}, delay, slow_delay, stop, ready))
 
 
-class _NoLog(list[tuple[str, str]]):
-    def append(self, item: tuple[str, str]) -> None:
-        pass
-
-
 def _claim(stack: contextlib.ExitStack) -> tuple[int, dict[str, socket.socket]]:
     """One port number free on all three addresses, with a bound socket on each."""
-    for _ in range(20):
-        sockets: dict[str, socket.socket] = {}
-        try:
-            for address in (OK, SLOW, HOLE):
-                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                sockets[address] = sock
-                sock.bind((address, sockets[OK].getsockname()[1] if address != OK else 0))
-        except OSError:
-            for sock in sockets.values():
-                sock.close()
-            continue
-        for sock in sockets.values():
-            stack.callback(sock.close)
-        return sockets[OK].getsockname()[1], sockets
-    raise RuntimeError("no port free on 127.0.0.1, .3 and .7")
+    from exporter.lab.ports import claim_ports, release
+
+    (port,), held = claim_ports((OK, SLOW, HOLE), 1)
+    stack.callback(release, held)
+    return port, {address: held[address, port] for address in (OK, SLOW, HOLE)}
 
 
 async def _serve(

@@ -1,4 +1,4 @@
-"""Running `intune-exporter serve` as a subprocess for end-to-end tests."""
+"""Running `intune-exporter` (serve, lab) as a subprocess for end-to-end tests."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import contextlib
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import httpx
@@ -28,24 +28,36 @@ class Served:
 
 
 @contextlib.contextmanager
-def exporter_serving(config: Path, port: int | None = None) -> Iterator[Served]:
-    """`intune-exporter serve` on a loopback port (free by default), ready once its first cycle is done."""
-    assert EXPORTER.is_file(), f"console script not installed next to {sys.executable}: pip install -e ."
-    port = port or free_port()
-    process = subprocess.Popen(
-        [str(EXPORTER), "serve", "--config", str(config), "--listen", f"127.0.0.1:{port}"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    served = Served(process, f"http://127.0.0.1:{port}")
+def started(command: Sequence[str]) -> Iterator[subprocess.Popen[str]]:
+    """`command` running, its output (stderr too) piped as text; killed on exit if it still runs."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        wait_for(lambda: served.get("/ready").status_code == 200, process, what="ready")
-        yield served
+        yield process
     finally:
         if process.poll() is None:
             process.kill()
             process.communicate()
+
+
+@contextlib.contextmanager
+def serving_when_ready(command: Sequence[str], port: int) -> Iterator[Served]:
+    """`command`, serving HTTP on 127.0.0.1:`port`, once its /ready answers 200; killed on exit."""
+    with started(command) as process:
+        served = Served(process, f"http://127.0.0.1:{port}")
+        wait_for(lambda: served.get("/ready").status_code == 200, process, what="ready")
+        yield served
+
+
+def exporter_command(subcommand: str, port: int, *arguments: str) -> list[str]:
+    """`intune-exporter SUBCOMMAND --listen 127.0.0.1:PORT ARGUMENTS...`."""
+    assert EXPORTER.is_file(), f"console script not installed next to {sys.executable}: pip install -e ."
+    return [str(EXPORTER), subcommand, "--listen", f"127.0.0.1:{port}", *arguments]
+
+
+def exporter_serving(config: Path, port: int | None = None) -> contextlib.AbstractContextManager[Served]:
+    """`intune-exporter serve` on a loopback port (free by default), ready once its first cycle is done."""
+    port = port or free_port()
+    return serving_when_ready(exporter_command("serve", port, "--config", str(config)), port)
 
 
 def wait_for(

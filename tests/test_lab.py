@@ -30,7 +30,7 @@ from exporter.lab.scenario import (
 )
 from exporter.lab.web import http_answer
 from tests.docs_tables import ROOT, section
-from tests.serving import EXPORTER, Served, sample_values, wait_for
+from tests.serving import EXPORTER, Served, exporter_command, sample_values, serving_when_ready
 from tests.simulators.processes import free_port
 
 CATALOGUE = load_builtin()
@@ -126,23 +126,10 @@ def test_docs_list_the_broken_sets_and_their_reasons() -> None:
     assert dict(rows) == EXPECTED_REASONS
 
 
-@contextlib.contextmanager
-def lab_running(*flags: str) -> Iterator[Served]:
+def lab_running(*flags: str) -> contextlib.AbstractContextManager[Served]:
+    """`intune-exporter lab` on a free loopback port, ready once its first probe cycle is done."""
     port = free_port()
-    process = subprocess.Popen(
-        [str(EXPORTER), "lab", "--listen", f"127.0.0.1:{port}", *flags],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    served = Served(process, f"http://127.0.0.1:{port}")
-    try:
-        wait_for(lambda: served.get("/ready").status_code == 200, process, what="ready")
-        yield served
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
+    return serving_when_ready(exporter_command("lab", port, *flags), port)
 
 
 def stop(served: Served) -> str:

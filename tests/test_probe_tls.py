@@ -8,12 +8,13 @@ from dataclasses import replace
 import pytest
 from cryptography import x509
 
+from exporter.lab.certs import LabCA
 from exporter.probes import tls
 from exporter.probes.certificates import describe_certificate, hostname_matches
 from exporter.probes.http import probe_http
 from exporter.probes.result import Certificate, Phase, Reason
 from exporter.probes.tls import probe_tls
-from tests.simulators.tls_servers import LEAF_CN, LabCA, LoopbackLab
+from tests.simulators.tls_servers import LEAF_CN, LoopbackLab
 
 pytestmark = pytest.mark.anyio
 

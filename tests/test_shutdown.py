@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -15,14 +14,14 @@ from pathlib import Path
 import httpx
 import pytest
 
+from exporter.lab.certs import LabCA
 from exporter.reference.snapshot import Snapshot, SnapshotStore, load_or_create_client_id
 from exporter.shutdown import EXIT_CODE, ShutdownDeadline
 from tests.fault_lab import arrange_dns, dns_host, write_catalogue, write_config
-from tests.serving import EXPORTER, wait_for
+from tests.serving import exporter_command, started, wait_for
 from tests.simulators.dns_server import DNSServer
 from tests.simulators.faults import Fault, FaultLab, running_faults
 from tests.simulators.processes import free_port
-from tests.simulators.tls_servers import LabCA
 
 HANGING = [
     (Fault.TARPIT.host, "tls"),
@@ -80,13 +79,7 @@ def test_signal_stops_serve_while_probes_hang(
         tmp_path / "config.yml", catalogue, dns_server.port, fault_lab, ca_file, timeout="30s"
     )
     port = free_port()
-    process = subprocess.Popen(
-        [str(EXPORTER), "serve", "--config", str(config), "--listen", f"127.0.0.1:{port}"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
+    with started(exporter_command("serve", port, "--config", str(config))) as process:
         # Probes in flight: every hanging server has its connection, the DNS query is out, none is done.
         wait_for(
             lambda: (
@@ -101,13 +94,9 @@ def test_signal_stops_serve_while_probes_hang(
         assert httpx.get(f"http://127.0.0.1:{port}/ready", timeout=2).status_code == 503
 
         process.send_signal(sent)
-        started = time.monotonic()
+        sent_at = time.monotonic()
         output, _ = process.communicate(timeout=5)
-        elapsed = time.monotonic() - started
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
+        elapsed = time.monotonic() - sent_at
     assert process.returncode == 0, output
     assert elapsed < 5
     assert f"received {sent.name}, shutting down" in output

@@ -28,7 +28,7 @@ from exporter.hardened_http import (
     READ_TIMEOUT,
 )
 from exporter.web_config import load_web_config
-from tests.serving import EXPORTER, wait_for
+from tests.serving import exporter_command, started, wait_for
 from tests.simulators.processes import free_port
 from tests.web_certs import WebCerts, write_certs
 
@@ -207,21 +207,9 @@ def serving_with_web_config(directory: Path, web_config: Path) -> Iterator[tuple
         )
     )
     port = free_port()
-    process = subprocess.Popen(
-        [
-            *(str(EXPORTER), "serve", "--config", str(config), "--listen", f"127.0.0.1:{port}"),
-            *("--web.config.file", str(web_config)),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
+    command = exporter_command("serve", port, "--config", str(config), "--web.config.file", str(web_config))
+    with started(command) as process:
         yield process, f"127.0.0.1:{port}"
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
 
 
 def test_https_with_basic_auth_end_to_end_and_no_secret_leaks(certs: WebCerts) -> None:

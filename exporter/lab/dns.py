@@ -39,6 +39,13 @@ GARBAGE = bytes(range(7, 256, 3))
 """What `garbage` names get: fixed bytes that do not parse as a DNS message."""
 
 
+class UnrecordedQueries(list[tuple[str, str]]):
+    """A `DNSServer.log` that keeps nothing, for servers answering more queries than are worth keeping."""
+
+    def append(self, item: tuple[str, str]) -> None:
+        pass
+
+
 def normalise(name: str) -> str:
     return name.lower().rstrip(".")
 

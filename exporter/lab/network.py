@@ -10,7 +10,7 @@ from pathlib import Path
 
 from exporter.catalogue import Catalogue
 from exporter.lab.certs import LabCA
-from exporter.lab.dns import DNSServer
+from exporter.lab.dns import DNSServer, UnrecordedQueries
 from exporter.lab.ntp import NTPServer
 from exporter.lab.ports import claim_ports, release
 from exporter.lab.scenario import HEALTHY, INSPECTED, REFUSED, TARPIT, UNTRUSTED, build_zone, catalogue_names
@@ -78,7 +78,7 @@ def running_network(
         zone = build_zone(catalogue, broken=broken, intercept=intercept)
         dns = stack.enter_context(DNSServer(zone.records, host=HEALTHY))
         dns.nxdomain |= zone.nxdomain
-        dns.log = _Unrecorded()
+        dns.log = UnrecordedQueries()  # the lab runs for days
         ntp = stack.enter_context(NTPServer(host=HEALTHY))
         yield Network(
             dns_port=dns.port,
@@ -92,10 +92,3 @@ def running_network(
 
 def _take(held: dict[tuple[str, int], socket.socket], address: str, port: int) -> socket.socket:
     return held.pop((address, port))
-
-
-class _Unrecorded(list[tuple[str, str]]):
-    """A query log that keeps nothing: the lab runs for days."""
-
-    def append(self, item: tuple[str, str]) -> None:
-        pass

@@ -58,13 +58,13 @@ def http_answer(head: bytes) -> bytes | None:
         name, sep, value = line.partition(":")
         if sep:
             headers[name.strip().lower()] = value.strip()
-    status, extra, body = _ranged(BODY, headers.get("range", ""))
+    status, extra, body = ranged_response(BODY, headers.get("range", ""))
     head_lines = [
         f"HTTP/1.1 {status} {_PHRASES[status]}",
         "Content-Type: text/plain",
         f"Content-Length: {len(body)}",
         "Connection: close",
-        *extra,
+        *(f"{name}: {value}" for name, value in extra.items()),
     ]
     payload = b"" if request.group(1) == b"HEAD" else body
     return ("\r\n".join(head_lines) + "\r\n\r\n").encode("latin-1") + payload
@@ -73,21 +73,21 @@ def http_answer(head: bytes) -> bytes | None:
 _PHRASES = {200: "OK", 206: "Partial Content", 416: "Range Not Satisfiable"}
 
 
-def _ranged(body: bytes, value: str) -> tuple[int, list[str], bytes]:
-    """Status, extra headers and body for one `Range` value (`bytes=A-B`, `A-` or `-N`); others are
-    ignored, as RFC 9110 allows."""
+def ranged_response(body: bytes, value: str) -> tuple[int, dict[str, str], bytes]:
+    """Status, extra headers and body of a 200 answer given one `Range` value (`bytes=A-B`, `A-` or
+    `-N`); others are ignored, as RFC 9110 allows."""
     spec = _RANGE.fullmatch(value.strip())
     first, last = spec.groups() if spec else ("", "")
     if not (first or last) or (first and last and int(last) < int(first)):
-        return 200, [], body
+        return 200, {}, body
     size = len(body)
     if first:
         start, stop = int(first), min(int(last) + 1, size) if last else size
     else:  # suffix range: the last N bytes
         start, stop = max(size - int(last), 0), size
     if start >= stop:
-        return 416, [f"Content-Range: bytes */{size}"], b""
-    return 206, [f"Content-Range: bytes {start}-{stop - 1}/{size}"], body[start:stop]
+        return 416, {"Content-Range": f"bytes */{size}"}, b""
+    return 206, {"Content-Range": f"bytes {start}-{stop - 1}/{size}"}, body[start:stop]
 
 
 async def _respond(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

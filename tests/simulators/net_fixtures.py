@@ -6,7 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.simulators.tls_servers import TRUSTED_CA_NAME, UNTRUSTED_CA_NAME, LabCA, LoopbackLab, running_lab
+from exporter.lab.certs import LabCA
+from tests.simulators.tls_servers import TRUSTED_CA_NAME, UNTRUSTED_CA_NAME, LoopbackLab, running_lab
 
 
 @pytest.fixture(scope="session")

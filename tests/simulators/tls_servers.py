@@ -18,25 +18,24 @@ serves every role, and a DNS simulator picks the behaviour by the address it han
 All three leaf certificates cover `CERT_NAMES` (wildcards included), so for any name under those a
 probe meets the role's problem and nothing else; any other name (e.g. `MISMATCH_HOST`) fails the name
 check. The HEALTHY servers answer ``GET /status/NNN`` with status NNN and any other path with 200; the
-HTTP responders of the other roles answer any request with 200 and hang up on bytes that are not HTTP.
+HTTP responders of the other roles answer any request with 200 (206 for one byte range) and hang up on
+bytes that are not HTTP.
 
-Roles other than HEALTHY are served by one selector thread (`_Reactor`); REFUSED and BLACKHOLE sockets
-are just held open. The lab writes the trusted CA to ``ca_pem_path`` for use as the exporter's CA file.
-The CAs and leaves come from exporter.lab.certs, which `intune-exporter lab` uses too.
+UNTRUSTED, EXPIRED and SILENT are the responders and tarpit of `intune-exporter lab`
+(exporter.lab.web.TcpServices); REFUSED and BLACKHOLE sockets are just held open. The lab writes the
+trusted CA to ``ca_pem_path`` for use as the exporter's CA file. Ports, CAs and leaves come from
+exporter.lab too.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime
-import functools
 import logging
 import re
-import selectors
 import socket
 import ssl
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -49,6 +48,8 @@ from werkzeug import Request, Response
 from exporter.catalogue import load_builtin
 from exporter.lab.certs import LabCA
 from exporter.lab.certs import utc_now as _now
+from exporter.lab.ports import ATTEMPTS, claim_ports, release
+from exporter.lab.web import Behaviour, Service, TcpServices, ranged_response
 from exporter.probes.result import Phase
 from exporter.probes.settings import ProbeSettings
 
@@ -156,16 +157,17 @@ def running_lab(directory: Path, ca: LabCA, untrusted_ca: LabCA) -> Iterator[Loo
 
     with contextlib.ExitStack() as stack:
         https_port, http_port, held, https_server, http_server = _claim_ports(stack, healthy_tls)
-        reactor = _Reactor()
-        stack.callback(reactor.close)
-        for port, tls in ((https_port, untrusted_tls), (http_port, None)):
-            reactor.serve(held[UNTRUSTED, port], _Role(tls=tls, answers=True))
-        for port, tls in ((https_port, expired_tls), (http_port, None)):
-            reactor.serve(held[EXPIRED, port], _Role(tls=tls, answers=True))
+        services = [
+            Service(held.pop((role, port)), Behaviour.RESPOND, tls if port == https_port else None)
+            for role, tls in ((UNTRUSTED, untrusted_tls), (EXPIRED, expired_tls))
+            for port in (https_port, http_port)
+        ]
+        services += [Service(held.pop((SILENT, port)), Behaviour.TARPIT) for port in (https_port, http_port)]
         for port in (https_port, http_port):
-            reactor.serve(held[SILENT, port], _Role(tls=None, answers=False))
             stack.enter_context(_blackhole(held[BLACKHOLE, port]))
-        reactor.start()
+        responders = TcpServices(services)
+        stack.callback(responders.stop)
+        responders.start()
         yield LoopbackLab(
             https_port=https_port,
             http_port=http_port,
@@ -196,21 +198,14 @@ def _claim_ports(
     stack: contextlib.ExitStack, healthy_tls: ssl.SSLContext
 ) -> tuple[int, int, dict[tuple[str, int], socket.socket], HTTPServer, HTTPServer]:
     """Two port numbers free on every lab address: HEALTHY's HTTP servers started on them, and one
-    bound, not yet listening, socket per (other address, port)."""
-    for _ in range(20):
+    bound, not yet listening, socket per (other address, port), closed on exit unless popped."""
+    for _ in range(ATTEMPTS):
+        ports, held = claim_ports((HEALTHY, *_OTHER_ROLES), 2)
         with contextlib.ExitStack() as attempt:
+            attempt.callback(release, held)
+            for port in ports:
+                held.pop((HEALTHY, port)).close()  # HTTPServer binds the port again right away
             try:
-                reservations = [_bound(HEALTHY, 0), _bound(HEALTHY, 0)]
-                for reservation in reservations:
-                    attempt.enter_context(reservation)
-                ports = [reservation.getsockname()[1] for reservation in reservations]
-                held = {
-                    (address, port): attempt.enter_context(_bound(address, port))
-                    for port in ports
-                    for address in _OTHER_ROLES
-                }
-                for reservation in reservations:
-                    reservation.close()  # HTTPServer binds the port again right away
                 https_server = _start_httpserver(attempt, ports[0], healthy_tls)
                 http_server = _start_httpserver(attempt, ports[1], None)
             except OSError:
@@ -218,16 +213,6 @@ def _claim_ports(
             stack.push(attempt.pop_all())
             return ports[0], ports[1], held, https_server, http_server
     raise RuntimeError("found no port numbers free on every lab address")
-
-
-def _bound(address: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        sock.bind((address, port))
-    except BaseException:
-        sock.close()
-        raise
-    return sock
 
 
 def _start_httpserver(stack: contextlib.ExitStack, port: int, tls: ssl.SSLContext | None) -> HTTPServer:
@@ -241,25 +226,16 @@ def _start_httpserver(stack: contextlib.ExitStack, port: int, tls: ssl.SSLContex
 def _healthy_answer(request: Request) -> Response:
     """Status NNN for ``/status/NNN``, else 200; ``/range`` serves 1024 bytes, other paths "intune lab".
 
-    A 200 answer honours one byte range (``Range: bytes=A-B``, ``A-`` or ``-N``): 206 with its
-    Content-Range, or 416 when it starts past the end. Other Range values are ignored, as RFC 9110 allows.
+    A 200 answer honours one byte range as the lab's responders do (`ranged_response`): 206 with its
+    Content-Range, or 416 when it starts past the end.
     """
     match = re.fullmatch(r"/status/([1-5]\d\d)", request.path)
     status = int(match.group(1)) if match else 200
     body = b"0123456789abcdef" * 64 if request.path == "/range" else b"intune lab\n"
-    spec = re.fullmatch(r"bytes=(\d*)-(\d*)", request.headers.get("Range", "").strip())
-    first, last = spec.groups() if spec else ("", "")
-    if status != 200 or not (first or last) or (first and last and int(last) < int(first)):
+    if status != 200:
         return Response(body, status=status, content_type="text/plain")
-    size = len(body)
-    if first:
-        start, stop = int(first), min(int(last) + 1, size) if last else size
-    else:  # suffix range: the last N bytes
-        start, stop = max(size - int(last), 0), size
-    if start >= stop:
-        return Response(status=416, headers={"Content-Range": f"bytes */{size}"})
-    headers = {"Content-Range": f"bytes {start}-{stop - 1}/{size}"}
-    return Response(body[start:stop], status=206, headers=headers, content_type="text/plain")
+    status, headers, part = ranged_response(body, request.headers.get("Range", ""))
+    return Response(part, status=status, headers=headers, content_type="text/plain")
 
 
 @contextlib.contextmanager
@@ -290,113 +266,3 @@ def _blackhole(listener: socket.socket) -> Iterator[None]:
     finally:
         for client in fillers:
             client.close()
-
-
-@dataclass(frozen=True)
-class _Role:
-    tls: ssl.SSLContext | None
-    answers: bool
-    """Answer one HTTP request with 200 and hang up; otherwise read and discard forever."""
-
-
-_ANSWER = (
-    b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 11\r\nConnection: close\r\n\r\n"
-    b"intune lab\n"
-)
-
-
-class _Connection:
-    def __init__(self, sock: socket.socket, role: _Role) -> None:
-        self.role = role
-        self.handshaking = role.tls is not None
-        self.sock = (
-            role.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
-            if role.tls is not None
-            else sock
-        )
-        self.received = b""
-
-    def on_readable(self) -> bool:
-        """Advance on new bytes; False once the connection should be closed."""
-        try:
-            if self.handshaking:
-                assert isinstance(self.sock, ssl.SSLSocket)
-                self.sock.do_handshake()
-                self.handshaking = False
-            while True:  # drain: TLS may hold decrypted bytes the selector cannot see
-                data = self.sock.recv(65536)
-                if not data:
-                    return False
-                if self.role.answers and not self._take(data):
-                    return False
-        except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):
-            return True
-        except (OSError, ValueError):
-            return False
-
-    def _take(self, data: bytes) -> bool:
-        self.received += data
-        if not self.received[:1].isupper():  # not an HTTP request line: hang up
-            return False
-        if b"\r\n\r\n" in self.received:
-            self.sock.sendall(_ANSWER)
-            return False
-        return True
-
-
-class _Reactor:
-    """One thread serving the hand-written lab servers through a selector."""
-
-    def __init__(self) -> None:
-        self._selector = selectors.DefaultSelector()
-        self._wake_reader, self._wake_writer = socket.socketpair()
-        self._selector.register(self._wake_reader, selectors.EVENT_READ, None)
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="loopback-lab", daemon=True)
-
-    def serve(self, listener: socket.socket, role: _Role) -> None:
-        listener.listen(64)
-        listener.setblocking(False)
-        self._selector.register(
-            listener, selectors.EVENT_READ, functools.partial(self._accept, listener, role)
-        )
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def close(self) -> None:
-        if self._thread.is_alive():
-            self._stopping.set()
-            self._wake_writer.send(b"\0")
-            self._thread.join()
-        for key in list(self._selector.get_map().values()):
-            key.fileobj.close()  # type: ignore[union-attr]
-        self._selector.close()
-        self._wake_writer.close()
-
-    def _run(self) -> None:
-        while not self._stopping.is_set():
-            for key, _events in self._selector.select():
-                callback: Callable[[], None] | None = key.data
-                if callback is not None:
-                    callback()
-
-    def _accept(self, listener: socket.socket, role: _Role) -> None:
-        try:
-            sock, _peer = listener.accept()
-        except BlockingIOError:
-            return
-        sock.setblocking(False)
-        try:
-            connection = _Connection(sock, role)
-        except OSError:
-            sock.close()
-            return
-        self._selector.register(
-            connection.sock, selectors.EVENT_READ, functools.partial(self._readable, connection)
-        )
-
-    def _readable(self, connection: _Connection) -> None:
-        if not connection.on_readable():
-            self._selector.unregister(connection.sock)
-            connection.sock.close()
