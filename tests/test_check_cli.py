@@ -26,7 +26,7 @@ from exporter.targets import Protocol, Target
 from tests.e2e_lab import BLACKHOLE_HOST, NXDOMAIN_HOST, REFUSED_HOST, arrange, write_config
 from tests.simulators.dns_server import DNSServer
 from tests.simulators.ntp_server import NTPServer
-from tests.simulators.tls_servers import REFUSED, LoopbackLab
+from tests.simulators.tls_servers import REFUSED, SILENT, LoopbackLab
 
 ROOT = Path(__file__).resolve().parent.parent
 PLAIN_PROGRESS = re.compile(r"probed (\d+)/(\d+) targets \((\d+)%\), (\d+) failing, \d+\.\ds")
@@ -287,8 +287,15 @@ def test_interrupt_exits_130_and_wipes_the_line(
     tmp_path: Path, dns_server: DNSServer, ntp_server: NTPServer, loopback_lab: LoopbackLab
 ) -> None:
     arrange(dns_server, ntp_server)
+    # A server that accepts and never speaks hangs the handshake for sure (a full accept queue may not
+    # drop every SYN on a loaded machine).
+    dns_server.records[BLACKHOLE_HOST] = [SILENT]
     config = write_config(
-        tmp_path / "slow.yml", dns_server, ntp_server, loopback_lab, timeouts={"connect": "60s"}
+        tmp_path / "slow.yml",
+        dns_server,
+        ntp_server,
+        loopback_lab,
+        timeouts={"connect": "60s", "tls": "60s"},
     )
     started = time.monotonic()
     code, terminal, stdout = run_on_terminal(
