@@ -9,9 +9,9 @@ Two processes, so that the servers' sockets and threads do not count as the expo
   tests/fault_lab.py (fault hosts resolve to their fault's address; the dns-* names misbehave).
 - this one: `run_cycle` in-process, `--interval` apart, over `TARGETS` (36 targets: healthy ones, tarpits,
   resets, garbage TLS, bad certificates, broken HTTP, DNS timeouts and errors), every phase timed out after
-  `--timeout`. Every `--scrape-every` cycles, /metrics is rendered (`generate_latest` on a registry with
-  the exporter's collectors). RSS (VmRSS) and open fds are sampled after `--warmup` cycles, at 10 points
-  after it, and at the end.
+  `--timeout`. Every `--scrape-every` cycles, /metrics is rendered as a scrape gets it (`render_gzip` of
+  a registry with the exporter's collectors and the `max_series` cap). RSS (VmRSS) and open fds are
+  sampled after `--warmup` cycles, at 10 points after it, and at the end.
 
 Exits 1 when the open fds at the end exceed those after warm-up, when RSS grew by more than `--rss-growth`
 (a fraction) since warm-up, or when any probe raised (reason probe_error); 0 otherwise.
@@ -118,12 +118,13 @@ class _Count(logging.Handler):
 
 def soak(args: argparse.Namespace, config: Path) -> int:
     import anyio
-    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client import CollectorRegistry
 
     from exporter.checks_collector import NetworkChecksCollector
     from exporter.collector import ExporterCollector
     from exporter.config import load
     from exporter.engine import run_cycle
+    from exporter.exposition import SeriesCap, render_gzip
     from exporter.probes.result import Reason
     from exporter.results import ResultStore
     from exporter.runtime import probe_settings
@@ -140,6 +141,7 @@ def soak(args: argparse.Namespace, config: Path) -> int:
     registry = CollectorRegistry()
     registry.register(ExporterCollector(PlanHolder(plan), loaded.catalogue, store))
     registry.register(NetworkChecksCollector(PlanHolder(plan), store))
+    cap = SeriesCap(lambda: loaded.config.max_series)
     step = max((args.cycles - args.warmup) // 10, 1)
     checkpoints = {args.warmup + step * i for i in range(11)} | {args.cycles}
     samples: list[Sample] = []
@@ -154,7 +156,7 @@ def soak(args: argparse.Namespace, config: Path) -> int:
             results = store.snapshot()[0]
             probe_errors += sum(1 for r in results.values() if r.outcome.reason is Reason.PROBE_ERROR)
             if cycle % args.scrape_every == 0:
-                scraped += len(generate_latest(registry)) > 0
+                scraped += len(render_gzip(registry, cap)) > 0
             if cycle in checkpoints:
                 failing = sum(1 for r in results.values() if not r.outcome.ok)
                 sample = Sample(cycle, time.monotonic() - started, rss_kb(), open_fds(), failing, duration)
