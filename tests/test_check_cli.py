@@ -242,6 +242,10 @@ def test_bad_filters_exit_2(capsys: pytest.CaptureFixture[str], args: list[str],
     assert "Traceback" not in captured.err
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run_on_terminal(args: list[str], *, interrupt_when: str | None = None) -> tuple[int, str, str]:
     """Run the CLI with stderr on a pseudo-terminal; (exit code, terminal output, stdout)."""
     primary, secondary = pty.openpty()
@@ -251,6 +255,9 @@ def run_on_terminal(args: list[str], *, interrupt_when: str | None = None) -> tu
         stdout=subprocess.PIPE,
         stderr=secondary,
         env={**os.environ, "NO_COLOR": ""},
+        # A shell runs background jobs (a CI runner may too) with SIGINT ignored, and children inherit
+        # that: give the CLI the default a user's terminal gives it.
+        preexec_fn=_default_sigint,
     )
     os.close(secondary)
     seen = b""
@@ -301,7 +308,7 @@ def test_interrupt_exits_130_and_wipes_the_line(
     code, terminal, stdout = run_on_terminal(
         ["check", "--config", str(config), "--set", "189"], interrupt_when="probing 0/1"
     )
-    assert code == 130
+    assert code == 130, (terminal, stdout)
     assert time.monotonic() - started < 30
     assert terminal.split("\r")[-2].strip() == "" and terminal.endswith("\r")
     assert stdout == ""
