@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 
 from cryptography import x509
@@ -9,18 +10,33 @@ from cryptography.x509.oid import NameOID
 
 from exporter.probes.result import Certificate
 
+PARSED_CERTIFICATES = 1024
+"""Leaf certificates kept parsed: the same few come back every cycle, often shared by many hosts."""
+
 
 def describe_certificate(der: bytes, host: str, *, verified: bool) -> Certificate:
     """Summary of a DER certificate presented for `host`. Raises ValueError if it does not parse."""
-    cert = x509.load_der_x509_certificate(der)
+    cert, subject_cn, issuer_cn, issuer_org, not_after = _parsed(der)
     return Certificate(
-        subject_cn=_first(cert.subject, NameOID.COMMON_NAME),
-        issuer_cn=_first(cert.issuer, NameOID.COMMON_NAME),
-        issuer_org=_first(cert.issuer, NameOID.ORGANIZATION_NAME),
-        not_after=cert.not_valid_after_utc.timestamp(),
+        subject_cn=subject_cn,
+        issuer_cn=issuer_cn,
+        issuer_org=issuer_org,
+        not_after=not_after,
         verified=verified,
         # A verified handshake checked the name already (the trust context has check_hostname on).
         hostname_matches=verified or hostname_matches(cert, host),
+    )
+
+
+@functools.lru_cache(maxsize=PARSED_CERTIFICATES)
+def _parsed(der: bytes) -> tuple[x509.Certificate, str, str, str, float]:
+    cert = x509.load_der_x509_certificate(der)
+    return (
+        cert,
+        _first(cert.subject, NameOID.COMMON_NAME),
+        _first(cert.issuer, NameOID.COMMON_NAME),
+        _first(cert.issuer, NameOID.ORGANIZATION_NAME),
+        cert.not_valid_after_utc.timestamp(),
     )
 
 

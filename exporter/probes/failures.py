@@ -2,7 +2,7 @@
 
 What the libraries raise, and the reason each one becomes::
 
-    OSError (possibly wrapped: anyio's "All connection attempts failed", ExceptionGroup, httpx.ConnectError)
+    OSError (possibly wrapped: anyio's "All connection attempts failed", ExceptionGroup)
      ├── TimeoutError / ETIMEDOUT ........................ CONNECT_TIMEOUT
      ├── ConnectionRefusedError .......................... CONNECT_REFUSED
      ├── EHOSTUNREACH, ENETUNREACH, EHOSTDOWN, ENETDOWN .. CONNECT_UNREACHABLE
