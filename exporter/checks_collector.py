@@ -9,8 +9,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from exporter.catalogue import Flag
-from exporter.collector import TLS_LABELS
-from exporter.exposition import Family, Row, RowCache
+from exporter.collector import TLS_LABELS, TargetRows
+from exporter.exposition import Family, Row
 from exporter.probes.result import Reason
 from exporter.results import ResultStore, TargetResult
 from exporter.targets import Membership, Path, PlanHolder, Target
@@ -46,21 +46,12 @@ class NetworkChecksCollector(Collector):
     def __init__(self, plans: PlanHolder, store: ResultStore) -> None:
         self._plans = plans
         self._store = store
-        self._rows: RowCache[Target, list[Membership], TargetResult] = RowCache(
-            (_INTERCEPTED, _RANGES), _checks_row
-        )
-        store.listen(self._prime)
-
-    def _prime(self, result: TargetResult) -> None:
-        """Format a fresh result's rows in the probe loop, so that scrapes only join text."""
-        members = self._plans.current.targets.get(result.target)
-        if members is not None:
-            self._rows.prime(result.target, members, result)
+        self._rows = TargetRows((_INTERCEPTED, _RANGES), _checks_row, plans, store)
 
     def collect(self) -> Iterable[Metric]:
         plan = self._plans.current
         results, _ = self._store.snapshot()
-        intercepted, ranges = self._rows.families(plan.targets, results)
+        intercepted, ranges = self._rows.families(plan, results)
         anonymous: dict[tuple[str, str], float] = {}
         # With proxy credentials the anonymous check has a path of its own; without, the proxied path is it.
         separate = {(t.host, t.port, t.via) for t in plan.targets if t.path is Path.PROXY_ANONYMOUS}

@@ -6,14 +6,14 @@ says when each result was taken.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from exporter import __version__
 from exporter.catalogue import Catalogue
-from exporter.exposition import Family, Row, RowCache, bounded
+from exporter.exposition import Family, RenderedFamily, Row, RowCache, bounded
 from exporter.probes.result import Phase
 from exporter.results import ResultStore, TargetResult
 from exporter.targets import Membership, PlanHolder, Target, TargetPlan
@@ -94,21 +94,36 @@ def _endpoint_row(target: Target, members: list[Membership], result: TargetResul
     return row
 
 
+class TargetRows:
+    """Per-endpoint families, one row per target of the plan, formatted when each result arrives (in the
+    probe loop, through `ResultStore.listen`), so that scrapes only join text."""
+
+    def __init__(
+        self,
+        families: Sequence[Family],
+        row: Callable[[Target, list[Membership], TargetResult], Row],
+        plans: PlanHolder,
+        store: ResultStore,
+    ) -> None:
+        self._plans = plans
+        self._cache: RowCache[Target, list[Membership], TargetResult] = RowCache(families, row)
+        store.listen(self._prime)
+
+    def _prime(self, result: TargetResult) -> None:
+        members = self._plans.current.targets.get(result.target)
+        if members is not None:
+            self._cache.prime(result.target, members, result)
+
+    def families(self, plan: TargetPlan, results: dict[Target, TargetResult]) -> list[RenderedFamily]:
+        return self._cache.families(plan.targets, results)
+
+
 class ExporterCollector(Collector):
     def __init__(self, plans: PlanHolder, catalogue: Catalogue, store: ResultStore) -> None:
         self._plans = plans
         self._catalogue = catalogue
         self._store = store
-        self._rows: RowCache[Target, list[Membership], TargetResult] = RowCache(
-            _ENDPOINT_FAMILIES, _endpoint_row
-        )
-        store.listen(self._prime)
-
-    def _prime(self, result: TargetResult) -> None:
-        """Format a fresh result's rows in the probe loop, so that scrapes only join text."""
-        members = self._plans.current.targets.get(result.target)
-        if members is not None:
-            self._rows.prime(result.target, members, result)
+        self._rows = TargetRows(_ENDPOINT_FAMILIES, _endpoint_row, plans, store)
 
     def collect(self) -> Iterable[Metric]:
         plan = self._plans.current
@@ -118,7 +133,7 @@ class ExporterCollector(Collector):
         yield from self._exporter_metrics(plan, stats.completed, stats.last_duration, stats.last_finished_at)
 
     def _endpoint_metrics(self, plan: TargetPlan, results: dict[Target, TargetResult]) -> Iterator[Metric]:
-        rendered = self._rows.families(plan.targets, results)
+        rendered = self._rows.families(plan, results)
         offsets: dict[str, float] = {}
         for target in plan.targets:
             result = results.get(target)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
@@ -22,10 +21,9 @@ CERT = Certificate(
 
 
 @pytest.fixture
-def plan(tmp_path: Path) -> TargetPlan:
-    path = tmp_path / "exporter.yml"
-    path.write_text("{}\n")
-    loaded = load(path)
+def plan() -> TargetPlan:
+    """The built-in configuration's plan: every default set."""
+    loaded = load(None)
     return build_plan(loaded.config, loaded.catalogue)
 
 
