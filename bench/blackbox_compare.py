@@ -266,12 +266,6 @@ def ours_main(args: argparse.Namespace) -> None:
 # ---------------------------------------------------------------------------------------------- blackbox
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextlib.contextmanager
 def running_blackbox(directory: Path, ca_file: str, timeout: float) -> Iterator[tuple[int, int]]:
     """(pid, port) of a blackbox_exporter with one module `https_lab`: TLS + GET, the lab CA trusted."""
@@ -290,6 +284,8 @@ def running_blackbox(directory: Path, ca_file: str, timeout: float) -> Iterator[
         f"        ca_file: {ca_file}\n"
         f"        server_name: {SERVER_NAME}\n"
     )
+    from tests.simulators.processes import free_port
+
     port = free_port()
     process = subprocess.Popen(
         [BLACKBOX, f"--config.file={config}", f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],

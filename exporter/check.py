@@ -80,7 +80,7 @@ def failure_line(result: TargetResult) -> str:
 
 
 def failed_required(set_reports: list[SetReport]) -> bool:
-    return any(r.required and r.verdict in (Verdict.FAIL, Verdict.PARTIAL) for r in set_reports)
+    return any(r.required for r in failing(set_reports))
 
 
 def failing(set_reports: list[SetReport]) -> list[SetReport]:

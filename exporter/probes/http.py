@@ -14,8 +14,8 @@ import anyio
 from anyio.abc import ByteStream
 
 from exporter.probes import http11
-from exporter.probes.failures import ProbeFailed, connect_failure
-from exporter.probes.proxy import authorization, status_reason
+from exporter.probes.failures import ProbeFailed
+from exporter.probes.proxy import authorization, connect_proxy, status_reason
 from exporter.probes.result import Phase, ProbeOutcome, Reason
 from exporter.probes.settings import ProbeSettings, ProxyRoute
 from exporter.probes.tcp import open_tcp
@@ -75,14 +75,12 @@ async def _through_proxy(
     timeout = settings.timeouts[Phase.CONNECT]
     try:
         with anyio.fail_after(timeout):
-            stream = await anyio.connect_tcp(route.host, route.port)
-    except TimeoutError as exc:
-        why = f"no connection within {timeout:g}s" if exc.errno is None else _connect_text(exc)
+            stream = await connect_proxy(route)
+    except TimeoutError:  # our deadline: the kernel's ETIMEDOUT is a ProbeFailed already
+        why = f"no connection within {timeout:g}s"
         return ProbeOutcome.failure(Reason.PROXY_ERROR, f"proxy {route.display} unreachable: {why}")
-    except (OSError, ExceptionGroup) as exc:
-        return ProbeOutcome.failure(
-            Reason.PROXY_ERROR, f"proxy {route.display} unreachable: {_connect_text(exc)}"
-        )
+    except ProbeFailed as failure:
+        return ProbeOutcome.failure(failure.reason, failure.detail)
     headers = _headers(host, port, "http", settings, byte_range)
     headers += list(authorization(route).items())
     url = request_url("http", address, settings.dial_port(port), settings.http_path)
@@ -96,11 +94,6 @@ async def _through_proxy(
     if proxy_failure is not None:
         return ProbeOutcome.failure(proxy_failure.reason, proxy_failure.detail)
     return _answered(response, byte_range)
-
-
-def _connect_text(exc: BaseException) -> str:
-    failure = connect_failure(exc)
-    return failure.detail if failure is not None else str(exc) or type(exc).__name__
 
 
 def _headers(

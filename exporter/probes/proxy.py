@@ -43,14 +43,19 @@ def status_reason(status: int, text: str, route: ProxyRoute) -> ProbeFailed:
     return ProbeFailed(Reason.PROXY_ERROR, detail)
 
 
-async def open_tunnel(route: ProxyRoute, host: str, port: int) -> SocketStream:
-    """A TCP stream to `host`:`port` through `route`. The caller sets the deadline."""
+async def connect_proxy(route: ProxyRoute) -> SocketStream:
+    """A TCP connection to the proxy itself, or PROXY_ERROR. The caller sets the deadline."""
     try:
-        stream = await anyio.connect_tcp(route.host, route.port)
+        return await anyio.connect_tcp(route.host, route.port)
     except (OSError, ExceptionGroup) as exc:
         failure = connect_failure(exc)
         why = failure.detail if failure is not None else str(exc)
         raise ProbeFailed(Reason.PROXY_ERROR, f"proxy {route.display} unreachable: {why}") from None
+
+
+async def open_tunnel(route: ProxyRoute, host: str, port: int) -> SocketStream:
+    """A TCP stream to `host`:`port` through `route`. The caller sets the deadline."""
+    stream = await connect_proxy(route)
     try:
         target = f"{host}:{port}"
         headers = {"Host": target, **authorization(route)}
