@@ -79,7 +79,7 @@ class Spec:
 def lab_main(args: argparse.Namespace) -> None:
     from exporter.lab.certs import LabCA
     from exporter.lab.dns import DNSServer, UnrecordedQueries
-    from tests.simulators.tls_servers import TRUSTED_CA_NAME, _blackhole
+    from tests.support.simulators.tls_servers import TRUSTED_CA_NAME, _blackhole
 
     directory = Path(args.dir)
     ca = LabCA(*TRUSTED_CA_NAME)
@@ -161,19 +161,19 @@ def ours_main(args: argparse.Namespace) -> None:
     from prometheus_client import CollectorRegistry
     from prometheus_client.process_collector import ProcessCollector
 
-    from exporter import engine
     from exporter.catalogue import Flag
-    from exporter.checks_collector import NetworkChecksCollector
-    from exporter.collector import ExporterCollector
-    from exporter.config import load
-    from exporter.engine import run_cycle
-    from exporter.exposition import render as render_text
-    from exporter.exposition import render_gzip
-    from exporter.probes.result import Phase, ProbeOutcome
+    from exporter.config.file import load
+    from exporter.metrics.endpoints import ExporterCollector
+    from exporter.metrics.exposition import render as render_text
+    from exporter.metrics.exposition import render_gzip
+    from exporter.metrics.network_checks import NetworkChecksCollector
+    from exporter.plan.builder import probe_settings
+    from exporter.plan.targets import PlanHolder, Target, build_plan
+    from exporter.probes.outcome import Phase, ProbeOutcome
     from exporter.probes.settings import ProbeSettings
-    from exporter.results import ResultStore
-    from exporter.runtime import probe_settings
-    from exporter.targets import PlanHolder, Target, build_plan
+    from exporter.results.store import ResultStore
+    from exporter.scheduler import cycle as engine
+    from exporter.scheduler.cycle import run_cycle
 
     logging.getLogger("exporter").setLevel(logging.CRITICAL)  # N failing targets would log N lines
     loaded = load(Path(args.config))
@@ -284,7 +284,7 @@ def running_blackbox(directory: Path, ca_file: str, timeout: float) -> Iterator[
         f"        ca_file: {ca_file}\n"
         f"        server_name: {SERVER_NAME}\n"
     )
-    from tests.simulators.processes import free_port
+    from tests.support.simulators.processes import free_port
 
     port = free_port()
     process = subprocess.Popen(

@@ -22,16 +22,16 @@ import anyio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from exporter.config import load
-from exporter.engine import run_cycle
+from exporter.config.file import load
 from exporter.lab.certs import LabCA
-from exporter.results import ResultStore
-from exporter.runtime import probe_settings
-from exporter.targets import Protocol, TargetPlan, build_plan
-from tests.e2e_lab import arrange, write_config
-from tests.simulators.dns_server import DNSServer
-from tests.simulators.ntp_server import NTPServer
-from tests.simulators.tls_servers import TRUSTED_CA_NAME, UNTRUSTED_CA_NAME, running_lab
+from exporter.plan.builder import probe_settings
+from exporter.plan.targets import Protocol, TargetPlan, build_plan
+from exporter.results.store import ResultStore
+from exporter.scheduler.cycle import run_cycle
+from tests.support.e2e_lab import arrange, write_config
+from tests.support.simulators.dns_server import DNSServer
+from tests.support.simulators.ntp_server import NTPServer
+from tests.support.simulators.tls_servers import TRUSTED_CA_NAME, UNTRUSTED_CA_NAME, running_lab
 
 
 async def baseline(

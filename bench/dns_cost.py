@@ -22,10 +22,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import anyio
 
-from exporter.config import LoadedConfig, load
+from exporter.config.file import LoadedConfig, load
 from exporter.lab.dns import DNSServer, UnrecordedQueries
+from exporter.plan.builder import probe_settings
 from exporter.probes.dns import resolve
-from exporter.runtime import probe_settings
 
 
 def serve_dns(ready: Any, stop: Any) -> None:

@@ -31,12 +31,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from prometheus_client import CollectorRegistry, generate_latest
 
 from exporter.catalogue import Catalogue
-from exporter.checks_collector import NetworkChecksCollector
-from exporter.collector import ExporterCollector
-from exporter.exposition import render
-from exporter.probes.result import Certificate, Phase, ProbeOutcome
-from exporter.results import ResultStore, TargetResult
-from exporter.targets import Membership, PlanHolder, Protocol, Target, TargetPlan
+from exporter.metrics.endpoints import ExporterCollector
+from exporter.metrics.exposition import render
+from exporter.metrics.network_checks import NetworkChecksCollector
+from exporter.plan.targets import Membership, PlanHolder, Protocol, Target, TargetPlan
+from exporter.probes.outcome import Certificate, Phase, ProbeOutcome
+from exporter.results.store import ResultStore, TargetResult
 
 CERT = Certificate(
     "t.bench.test", "Bench Issuing CA 01", "Bench Org", 1.9e9, verified=True, hostname_matches=True

@@ -5,8 +5,8 @@
 
 Two processes, so that the servers' sockets and threads do not count as the exporter's:
 
-- lab (child): the fault servers of tests/simulators/faults.py and the DNS simulator, set up by
-  tests/fault_lab.py (fault hosts resolve to their fault's address; the dns-* names misbehave).
+- lab (child): the fault servers of tests/support/simulators/faults.py and the DNS simulator, set up by
+  tests/support/fault_lab.py (fault hosts resolve to their fault's address; the dns-* names misbehave).
 - this one: `run_cycle` in-process, `--interval` apart, over `TARGETS` (36 targets: healthy ones, tarpits,
   resets, garbage TLS, bad certificates, broken HTTP, DNS timeouts and errors), every phase timed out after
   `--timeout`. Every `--scrape-every` cycles, /metrics is rendered as a scrape gets it (`render_gzip` of
@@ -40,8 +40,8 @@ HEALTHY_NAMES = [f"ok-{i}.fault.test" for i in range(1, 7)]
 
 def targets() -> list[tuple[str, str]]:
     """(host, protocol) of every soak target."""
-    from tests.fault_lab import dns_host
-    from tests.simulators.faults import Fault as F
+    from tests.support.fault_lab import dns_host
+    from tests.support.simulators.faults import Fault as F
 
     pairs = [(name, "https") for name in HEALTHY_NAMES]
     pairs += [(F.HEALTHY_HTTP.host, p) for p in ("tcp", "http")] + [
@@ -63,10 +63,10 @@ def targets() -> list[tuple[str, str]]:
 
 
 def lab_main(directory: Path) -> None:
-    from tests.fault_lab import arrange_dns
-    from tests.simulators.dns_server import DNSServer
-    from tests.simulators.faults import Fault, running_faults
-    from tests.simulators.tls_servers import TRUSTED_CA_NAME, UNTRUSTED_CA_NAME, LabCA
+    from tests.support.fault_lab import arrange_dns
+    from tests.support.simulators.dns_server import DNSServer
+    from tests.support.simulators.faults import Fault, running_faults
+    from tests.support.simulators.tls_servers import TRUSTED_CA_NAME, UNTRUSTED_CA_NAME, LabCA
 
     ca, untrusted_ca = LabCA(*TRUSTED_CA_NAME), LabCA(*UNTRUSTED_CA_NAME)
     (directory / "ca.pem").write_bytes(ca.cert_pem)
@@ -120,15 +120,15 @@ def soak(args: argparse.Namespace, config: Path) -> int:
     import anyio
     from prometheus_client import CollectorRegistry
 
-    from exporter.checks_collector import NetworkChecksCollector
-    from exporter.collector import ExporterCollector
-    from exporter.config import load
-    from exporter.engine import run_cycle
-    from exporter.exposition import SeriesCap, render_gzip
-    from exporter.probes.result import Reason
-    from exporter.results import ResultStore
-    from exporter.runtime import probe_settings
-    from exporter.targets import PlanHolder, build_plan
+    from exporter.config.file import load
+    from exporter.metrics.endpoints import ExporterCollector
+    from exporter.metrics.exposition import SeriesCap, render_gzip
+    from exporter.metrics.network_checks import NetworkChecksCollector
+    from exporter.plan.builder import probe_settings
+    from exporter.plan.targets import PlanHolder, build_plan
+    from exporter.probes.outcome import Reason
+    from exporter.results.store import ResultStore
+    from exporter.scheduler.cycle import run_cycle
 
     exporter_log = logging.getLogger("exporter")
     exporter_log.setLevel(logging.ERROR)  # failing targets that flap would log every cycle
@@ -215,8 +215,8 @@ def main() -> None:
     if not 0 < args.warmup < args.cycles:
         parser.error("--warmup must be between 0 and --cycles")
 
-    from tests.fault_lab import write_catalogue, write_config
-    from tests.simulators.faults import FaultLab
+    from tests.support.fault_lab import write_catalogue, write_config
+    from tests.support.simulators.faults import FaultLab
 
     with tempfile.TemporaryDirectory(prefix="soak-") as name:
         directory = Path(name)

@@ -12,21 +12,21 @@ from pathlib import Path
 import anyio
 
 from exporter import __version__
-from exporter.check_command import EXIT_CODES, CheckOptions, add_check_flags, run_check
-from exporter.config import DEFAULT_LISTEN, LoadedConfig, load, split_listen
+from exporter.commands import lab as lab_command
+from exporter.commands.check import EXIT_CODES, CheckOptions, add_check_flags, run_check
+from exporter.commands.diff import collect_reports, exit_code, render_json, render_text
+from exporter.commands.export import ExportOptions, add_export_flags, export
+from exporter.commands.monitoring import write
+from exporter.commands.serve import serve
+from exporter.config.file import DEFAULT_LISTEN, LoadedConfig, load, split_listen
 from exporter.errors import NO_VALUE, ConfigError
-from exporter.export_command import ExportOptions, add_export_flags, export
-from exporter.lab import command as lab_command
-from exporter.monitoring.generate import write
-from exporter.monitoring.settings import MonitoringSettings
-from exporter.reference.report import collect_reports, exit_code, render_json, render_text
+from exporter.monitoring.thresholds import MonitoringSettings
+from exporter.plan.builder import probe_settings, routed_plan
 from exporter.reference.snapshot import SnapshotStore, load_or_create_client_id
 from exporter.reference.sources import WebServiceSource
 from exporter.reference.types import ReferenceFetchError
 from exporter.reference.webservice import format_changes
-from exporter.runtime import probe_settings, routed_plan
-from exporter.serve import serve
-from exporter.web_config import load_web_config
+from exporter.web.web_config import load_web_config
 
 log = logging.getLogger("exporter")
 

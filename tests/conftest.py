@@ -1,5 +1,5 @@
 pytest_plugins = [
-    "tests.simulators.dns_fixtures",
-    "tests.simulators.net_fixtures",
-    "tests.simulators.proxy_fixtures",
+    "tests.support.simulators.dns_fixtures",
+    "tests.support.simulators.net_fixtures",
+    "tests.support.simulators.proxy_fixtures",
 ]

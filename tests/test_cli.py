@@ -13,6 +13,7 @@ import pytest
 from exporter import __version__
 from exporter.catalogue import load_builtin
 from exporter.cli import main
+from tests.support.paths import ROOT
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
@@ -109,7 +110,7 @@ def test_ca_file_that_is_not_pem_exits_2(tmp_path: Path, capsys: pytest.CaptureF
 
 
 def test_monitoring_generate_reproduces_the_committed_files(tmp_path: Path) -> None:
-    root = Path(__file__).resolve().parent.parent
+    root = ROOT
     assert main(["monitoring", "generate", "--out", str(tmp_path)]) == 0
     generated = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
     assert generated

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import BaseModel
 
-from exporter.config import DEFAULT_PORT, Config
-from exporter.probes.result import Phase, Reason
+from exporter.config.file import DEFAULT_PORT, Config
+from exporter.probes.outcome import Phase, Reason
 from exporter.reference.drift import Direction, Kind
 from exporter.reference.types import FetchFailure
-from tests.docs_tables import table_first_column
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support.docs_tables import table_first_column
+from tests.support.paths import ROOT
 
 
 def test_reason_vocabulary_is_documented_exactly() -> None:

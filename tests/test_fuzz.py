@@ -11,12 +11,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from exporter.catalogue import load_builtin, pattern_matches, wildcard_matches
-from exporter.config import load
-from exporter.durations import parse_duration
+from exporter.config.drift import Limits
+from exporter.config.durations import parse_duration
+from exporter.config.file import load
 from exporter.errors import ConfigError
 from exporter.reference.drift import compute_drift
 from exporter.reference.items import parse_ports, parse_reference
-from exporter.reference.types import FetchFailure, Limits, ReferenceFetchError
+from exporter.reference.types import FetchFailure, ReferenceFetchError
 
 CATALOGUE = load_builtin()
 json_leaf = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40)

@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from exporter.monitoring.settings import MonitoringSettings
+from exporter.monitoring.thresholds import MonitoringSettings
 
 Json = dict[str, Any]
 Step = tuple[str, float | None]
@@ -1241,10 +1241,10 @@ def label_values_parts(query: str) -> tuple[str | None, str]:
 DOCS_INTRO = """\
 # Dashboards
 
-Generated from `exporter/monitoring/dashboards.py` (do not edit: `tests/test_dashboards.py` checks this file
-and `dashboards/*.json` are what the code produces). Import the JSON files into Grafana 10 or later, or
-provision them from `dashboards/`; `intune-exporter monitoring generate` rebuilds them with other settings
-(`exporter/monitoring/settings.py`: uid prefix, refresh, thresholds).
+Generated from `exporter/monitoring/dashboards.py` (do not edit: `tests/monitoring/test_dashboards.py`
+checks that this file and `dashboards/*.json` are what the code produces). Import the JSON files into
+Grafana 10 or later, or provision them from `dashboards/`; `intune-exporter monitoring generate` rebuilds
+them with other settings (`exporter/monitoring/thresholds.py`: uid prefix, refresh, thresholds).
 
 Every dashboard has the same variables: `datasource` (a Prometheus data source), `job` (the scrape job of the
 exporters), `site` (a target label you add per exporter location in the scrape configuration; "All" also

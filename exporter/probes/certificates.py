@@ -8,7 +8,7 @@ import ipaddress
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from exporter.probes.result import Certificate
+from exporter.probes.outcome import Certificate
 
 PARSED_CERTIFICATES = 1024
 """Leaf certificates kept parsed: the same few come back every cycle, often shared by many hosts."""

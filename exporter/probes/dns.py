@@ -35,7 +35,7 @@ import dns.rcode
 import dns.rdatatype
 import dns.resolver
 
-from exporter.probes.result import Phase, ProbeOutcome, Reason
+from exporter.probes.outcome import Phase, ProbeOutcome, Reason
 from exporter.probes.settings import ProbeSettings
 
 ADDRESS_RDTYPES: Final = (dns.rdatatype.A, dns.rdatatype.AAAA)

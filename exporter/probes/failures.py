@@ -26,7 +26,7 @@ from collections.abc import Iterator
 
 import anyio
 
-from exporter.probes.result import Reason
+from exporter.probes.outcome import Reason
 
 CERTIFICATE_REASONS = frozenset({Reason.TLS_UNTRUSTED, Reason.TLS_HOSTNAME_MISMATCH, Reason.TLS_EXPIRED})
 """Reasons that mean the server presented a certificate we refused (so there is a certificate to show)."""

@@ -15,8 +15,8 @@ from anyio.abc import ByteStream
 
 from exporter.probes import http11
 from exporter.probes.failures import ProbeFailed
+from exporter.probes.outcome import Phase, ProbeOutcome, Reason
 from exporter.probes.proxy import authorization, connect_proxy, status_reason
-from exporter.probes.result import Phase, ProbeOutcome, Reason
 from exporter.probes.settings import ProbeSettings, ProxyRoute
 from exporter.probes.tcp import open_tcp
 from exporter.probes.tls import open_tls

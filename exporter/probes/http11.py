@@ -21,7 +21,7 @@ import h11
 from anyio.abc import ByteStream
 
 from exporter.probes.failures import ProbeFailed
-from exporter.probes.result import Reason
+from exporter.probes.outcome import Reason
 
 MAX_HEAD_BYTES = 64 * 1024
 """Status line plus headers; a server sending more (or headers without end) fails the probe."""

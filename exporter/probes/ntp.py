@@ -25,7 +25,7 @@ from typing import Final
 
 import anyio
 
-from exporter.probes.result import Phase, ProbeOutcome, Reason
+from exporter.probes.outcome import Phase, ProbeOutcome, Reason
 from exporter.probes.settings import ProbeSettings
 
 PACKET_SIZE: Final = 48

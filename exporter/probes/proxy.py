@@ -18,7 +18,7 @@ import anyio
 from anyio.abc import SocketStream
 
 from exporter.probes.failures import ProbeFailed, connect_failure
-from exporter.probes.result import Reason
+from exporter.probes.outcome import Reason
 from exporter.probes.settings import ProxyRoute
 
 MAX_RESPONSE_HEAD = 16 * 1024

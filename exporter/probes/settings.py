@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import dns.asyncresolver
 
-from exporter.probes.result import Phase
+from exporter.probes.outcome import Phase
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ import anyio
 from anyio.abc import SocketStream
 
 from exporter.probes.failures import ProbeFailed, connect_failure
+from exporter.probes.outcome import Phase, ProbeOutcome, Reason
 from exporter.probes.proxy import open_tunnel
-from exporter.probes.result import Phase, ProbeOutcome, Reason
 from exporter.probes.settings import ProbeSettings, ProxyRoute
 
 

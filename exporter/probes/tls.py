@@ -18,7 +18,7 @@ from anyio.streams.tls import TLSAttribute, TLSStream
 
 from exporter.probes.certificates import describe_certificate
 from exporter.probes.failures import CERTIFICATE_REASONS, ProbeFailed, tls_failure
-from exporter.probes.result import Certificate, Phase, ProbeOutcome, Reason
+from exporter.probes.outcome import Certificate, Phase, ProbeOutcome, Reason
 from exporter.probes.settings import ProbeSettings
 from exporter.probes.tcp import connect
 

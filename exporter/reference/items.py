@@ -24,10 +24,10 @@ import re
 import reprlib
 from collections.abc import Mapping
 
+from exporter.config.drift import Limits
 from exporter.reference.types import (
     FetchFailure,
     InvalidEntry,
-    Limits,
     ParsedReference,
     ReferenceFetchError,
     ReferenceItem,

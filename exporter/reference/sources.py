@@ -15,8 +15,8 @@ from typing import Any, Protocol
 import anyio
 import httpx
 
+from exporter.config.drift import ReferenceListSettings, WebServiceSettings
 from exporter.reference.fetch import fetch_json, read_json_file
-from exporter.reference.settings import ReferenceListSettings, WebServiceSettings
 from exporter.reference.snapshot import Snapshot
 from exporter.reference.webservice import USER_AGENT, WebService
 

@@ -18,11 +18,12 @@ from dataclasses import dataclass, field, replace
 import anyio
 
 from exporter.catalogue import Catalogue
+from exporter.config.drift import Limits
 from exporter.reference.drift import DriftEntry, compute_drift
 from exporter.reference.items import parse_reference
 from exporter.reference.snapshot import Snapshot, SnapshotStore
 from exporter.reference.sources import ReferenceSource
-from exporter.reference.types import FetchFailure, Limits, ReferenceFetchError, ReferenceItem
+from exporter.reference.types import FetchFailure, ReferenceFetchError, ReferenceItem
 
 log = logging.getLogger(__name__)
 

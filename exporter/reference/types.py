@@ -44,18 +44,6 @@ class ParsedReference:
     invalid: tuple[InvalidEntry, ...] = ()
 
 
-@dataclass(frozen=True)
-class Limits:
-    """Caps on untrusted reference data."""
-
-    max_items: int = 1000
-    max_values_per_item: int = 2000
-    """urls + ips + ports of one item."""
-    max_text_length: int = 253
-    """Longest host name, CIDR, port list or attribute accepted (a DNS name is at most 253 characters)."""
-    allowed_suffixes: tuple[str, ...] = ()
-    """When not empty, a host must equal one of these domains or end with '.' + one of them."""
-
 
 class FetchFailure(StrEnum):
     """Why fetching or parsing a reference failed; the `reason` label of

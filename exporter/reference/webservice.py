@@ -20,13 +20,13 @@ from typing import Any
 import httpx
 
 from exporter import __version__
+from exporter.config.drift import INSTANCES
 from exporter.reference.fetch import fetch_json, one_line
 from exporter.reference.types import FetchFailure, ReferenceFetchError
 
 __all__ = ["DEFAULT_BASE_URL", "INSTANCES", "USER_AGENT", "WebService", "format_changes"]
 
 DEFAULT_BASE_URL = "https://endpoints.office.com"
-INSTANCES = ("Worldwide", "USGovDoD", "USGovGCCHigh", "China")
 USER_AGENT = f"intune-endpoint-exporter/{__version__}"
 VERSION = re.compile(r"[0-9]{10}", re.ASCII)
 SERVICE_AREA = re.compile(r"[A-Za-z0-9]{1,32}", re.ASCII)

@@ -1,0 +1,88 @@
+"""`intune-exporter check`: one probe cycle with progress on stderr, then the summary on stdout."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TextIO
+
+import anyio
+
+from exporter.commands.check_json import render_json
+from exporter.commands.check_text import render, use_colour
+from exporter.commands.progress import Progress
+from exporter.config.file import LoadedConfig
+from exporter.plan.builder import probe_settings, routed_plan
+from exporter.plan.filters import add_filter_flags, narrowed
+from exporter.plan.targets import TargetPlan
+from exporter.probes.settings import ProbeSettings
+from exporter.results.store import ResultStore
+from exporter.results.verdicts import failed_required, reports
+from exporter.scheduler.cycle import run_cycle
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+
+EXIT_CODES = """exit codes:
+  0    every required set is fully reachable
+  1    a required set has failures
+  2    usage or configuration error
+  130  interrupted (Ctrl-C)"""
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    format: str = "text"
+    colour: str = "auto"
+    set_ids: Sequence[str] = ()
+    sections: Sequence[str] = ()
+
+
+def run_check(
+    loaded: LoadedConfig, options: CheckOptions, out: TextIO | None = None, err: TextIO | None = None
+) -> int:
+    out = sys.stdout if out is None else out
+    err = sys.stderr if err is None else err
+    loaded = narrowed(loaded, options.set_ids, options.sections)
+    settings = probe_settings(loaded)
+    plan = routed_plan(loaded, settings)
+    progress = Progress(len(plan.targets), err, live=err.isatty())
+    store = ResultStore()
+    store.listen(progress.result)
+    try:
+        duration = anyio.run(_cycle, plan, settings, store, loaded.config.concurrency, progress)
+    finally:
+        progress.clear()
+    results, _ = store.snapshot()
+    set_reports = reports(plan, results)
+    code = EXIT_FAILED if failed_required(set_reports) else EXIT_OK
+    if options.format == "json":
+        out.write(render_json(set_reports, len(plan.targets), duration, code))
+    else:
+        render(set_reports, out, colour=use_colour(options.colour, out))
+        out.write(f"{len(plan.targets)} targets probed in {duration:.1f}s\n")
+    return code
+
+
+async def _cycle(
+    plan: TargetPlan, settings: ProbeSettings, store: ResultStore, concurrency: int, progress: Progress
+) -> float:
+    async with anyio.create_task_group() as group:
+        if progress.live:
+            group.start_soon(progress.keep_drawing)
+        duration = await run_cycle(plan, settings, store, concurrency)
+        group.cancel_scope.cancel()
+    return duration
+
+
+def add_check_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", choices=["text", "json"], default="text", help="default: %(default)s")
+    parser.add_argument(
+        "--color",
+        choices=["auto", "always", "never"],
+        default="auto",
+        help="colour the verdicts (auto: when stdout is a terminal and NO_COLOR is unset)",
+    )
+    add_filter_flags(parser)

@@ -1,0 +1,57 @@
+"""The `check` result as one JSON object (`--format json`), for scripts and CI jobs."""
+
+from __future__ import annotations
+
+import json
+
+from exporter.results.store import TargetResult
+from exporter.results.verdicts import SetReport, Verdict, failing
+
+
+def render_json(set_reports: list[SetReport], targets: int, duration: float, exit_code: int) -> str:
+    verdicts = [r.verdict for r in set_reports]
+    document = {
+        "sets": [_set(report) for report in set_reports],
+        "totals": {
+            "sets": len(set_reports),
+            "ok": verdicts.count(Verdict.OK),
+            "partial": verdicts.count(Verdict.PARTIAL),
+            "fail": verdicts.count(Verdict.FAIL),
+            "unprobed": verdicts.count(Verdict.UNPROBED),
+            "required_failing": [r.set_id for r in failing(set_reports) if r.required],
+            "targets": targets,
+            "targets_failing": len({f.target for r in set_reports for f in r.failures}),
+        },
+        "duration": round(duration, 3),
+        "exit_code": exit_code,
+    }
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def _set(report: SetReport) -> dict[str, object]:
+    return {
+        "id": report.set_id,
+        "name": report.name,
+        "section": report.section,
+        "required": report.required,
+        "verdict": report.verdict.value,
+        "up": report.up,
+        "total": report.total,
+        "failures": [_failure(result) for result in report.failures],
+        "unprobed": list(report.unprobed),
+        "impact": report.impact,
+    }
+
+
+def _failure(result: TargetResult) -> dict[str, object]:
+    target, outcome = result.target, result.outcome
+    return {
+        "host": target.host,
+        "port": target.port,
+        "protocol": target.protocol.value,
+        "path": target.path.value,
+        "via": target.via,
+        "reason": outcome.reason.value if outcome.reason is not None else "",
+        "detail": outcome.detail,
+        "address": result.address,
+    }

@@ -1,0 +1,52 @@
+"""The `check` summary as a text table: a row per set, its failing hosts and, when it fails, its impact."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import TextIO
+
+from exporter.results.verdicts import SetReport, Verdict, failing, failure_line
+
+COLOURS = {Verdict.OK: "32", Verdict.PARTIAL: "33", Verdict.FAIL: "31"}
+"""SGR codes: green, yellow, red. UNPROBED stays plain."""
+
+
+def use_colour(mode: str, stream: TextIO, environ: Mapping[str, str] | None = None) -> bool:
+    """--color: 'always', 'never', or 'auto' (a terminal, and NO_COLOR unset or empty)."""
+    if mode != "auto":
+        return mode == "always"
+    environ = os.environ if environ is None else environ
+    return stream.isatty() and not environ.get("NO_COLOR")
+
+
+def render(set_reports: list[SetReport], out: TextIO, *, colour: bool = False) -> None:
+    id_width = max([len("SET"), *(len(r.set_id) for r in set_reports)])
+    name_width = min(48, max([len("NAME"), *(len(r.name) for r in set_reports)]))
+    indent = " " * (id_width + 4)
+    header = f"{'SET':<{id_width}}  {'NAME':<{name_width}}  {'REQUIRED':<8}  {'VERDICT':<8}  {'UP':>7}"
+    out.write(header + "\n")
+    for report in set_reports:
+        name = report.name if len(report.name) <= name_width else report.name[: name_width - 1] + "~"
+        required = "yes" if report.required else "no"
+        counts = f"{report.up}/{report.total}"
+        verdict = _paint(report.verdict, colour) + " " * (8 - len(report.verdict))
+        columns = f"{report.set_id:<{id_width}}  {name:<{name_width}}  {required:<8}  {verdict}"
+        out.write(f"{columns}  {counts:>7}\n")
+        for result in report.failures:
+            out.write(f"{indent}- {failure_line(result)}\n")
+        if report.failures:
+            out.write(f"{indent}impact: {report.impact}\n")
+        if report.unprobed:
+            out.write(f"{indent}? not probed (no representative host): {', '.join(report.unprobed)}\n")
+    failed = failing(set_reports)
+    required_failing = [r.set_id for r in failed if r.required]
+    out.write(
+        f"\n{len(set_reports)} sets, {len(failed)} with failures"
+        + (f"; required sets failing: {', '.join(required_failing)}\n" if required_failing else "\n")
+    )
+
+
+def _paint(verdict: Verdict, colour: bool) -> str:
+    code = COLOURS.get(verdict)
+    return f"\x1b[{code}m{verdict}\x1b[0m" if colour and code else str(verdict)

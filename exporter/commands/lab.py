@@ -1,0 +1,142 @@
+"""`intune-exporter lab`: a simulated Intune network on loopback and an exporter probing it, until SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import signal
+import sys
+import tempfile
+from pathlib import Path
+from types import FrameType
+from typing import Any, TextIO
+
+import yaml
+
+from exporter.catalogue import Catalogue, load_builtin
+from exporter.commands.serve import serve
+from exporter.config.file import load, split_listen
+from exporter.errors import ConfigError
+from exporter.lab.network import Network, running_network
+from exporter.lab.scenario import BREAKAGES, HEALTHY
+
+LAB_LISTEN = "127.0.0.1:10094"
+INTERVAL = "15s"
+
+
+def add_parser(commands: Any) -> None:
+    """Add the `lab` command to the CLI's subparsers."""
+    lab = commands.add_parser(
+        "lab", help="run a simulated Intune network on loopback and an exporter probing it (a demo)"
+    )
+    lab.add_argument(
+        "--listen",
+        default=LAB_LISTEN,
+        metavar="ADDR",
+        help="address the exporter serves on (default: %(default)s)",
+    )
+    lab.add_argument("--no-broken", action="store_true", help="break no endpoint set on purpose")
+    lab.add_argument(
+        "--intercept",
+        action="store_true",
+        help="inspect every other HTTPS endpoint with a TLS-inspection CA the devices trust",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Returns the exit code; the caller reports a ConfigError."""
+    try:
+        split_listen(args.listen)
+    except ValueError as exc:
+        raise ConfigError("--listen", "", args.listen, str(exc)) from None
+    logging.basicConfig(
+        level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # serve() takes SIGTERM over once it runs
+    catalogue = load_builtin()
+    broken = not args.no_broken
+    try:
+        with tempfile.TemporaryDirectory(prefix="intune-lab-") as directory, contextlib.ExitStack() as stack:
+            try:
+                network = stack.enter_context(
+                    running_network(Path(directory), catalogue, broken=broken, intercept=args.intercept)
+                )
+            except OSError as exc:
+                print(f"intune-exporter lab: cannot start the lab: {exc}", file=sys.stderr)
+                return 1
+            path = write_config(Path(directory), network, args.listen)
+            loaded = load(path)
+            describe(
+                sys.stdout, network, catalogue, args.listen, path, broken=broken, intercept=args.intercept
+            )
+            return serve(loaded, args.listen, path)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(_signal: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def write_config(directory: Path, network: Network, listen: str) -> Path:
+    """The exporter's configuration for the lab, as a YAML file for the normal loader (and reloads)."""
+    config: dict[str, Any] = {
+        "listen": listen,
+        "interval": INTERVAL,
+        "jitter": "0s",
+        "timeout": "5s",
+        "timeouts": {"connect": "2s", "tls": "3s", "http": "3s"},
+        "dns": {"nameservers": [HEALTHY], "port": network.dns_port},
+        "tls": {"ca_file": str(network.ca_file)},
+        "port_remap": network.port_remap,
+        "state_dir": str(directory / "state"),
+        "drift": {"web_service": {"enabled": False}},
+    }
+    if network.inspection_ca_file is not None:
+        config["tls"]["inspection_ca_file"] = str(network.inspection_ca_file)
+    path = directory / "lab.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def describe(
+    out: TextIO,
+    network: Network,
+    catalogue: Catalogue,
+    listen: str,
+    path: Path,
+    *,
+    broken: bool,
+    intercept: bool,
+) -> None:
+    """What the lab started and what it breaks on purpose."""
+    host, port = split_listen(listen)
+    host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    url = f"http://{f'[{host}]' if ':' in host else host}:{port}/"
+    dns = f"{HEALTHY}:{network.dns_port}"
+    lines = [
+        "Intune lab: a simulated Intune network on loopback, probed by the exporter.",
+        f"  exporter       {url}  (metrics: {url}metrics; a probe cycle every {INTERVAL})",
+        f"  DNS server     {dns} UDP/TCP, e.g. dig @{HEALTHY} -p {network.dns_port} manage.microsoft.com",
+        f"  HTTPS, HTTP    127.0.0.x port {network.https_port} (for 443, 5223), {network.http_port} (for 80)",
+        f"  NTP            {HEALTHY}:{network.ntp_port} (for 123)",
+        f"  configuration  {path}",
+    ]
+    names = {endpoint_set.id: endpoint_set for endpoint_set in catalogue.sets}
+    if broken:
+        lines.append("Broken on purpose (--no-broken turns this off):")
+        for breakage in BREAKAGES:
+            endpoint_set = names[breakage.set_id]
+            required = "required" if endpoint_set.required else "optional"
+            name = endpoint_set.name if len(endpoint_set.name) <= 60 else endpoint_set.name[:59] + "~"
+            lines.append(f"  set {breakage.set_id:<12} {name} ({required})")
+            lines.append(f"      {breakage.reason}: {breakage.how}")
+    if intercept:
+        lines += [
+            "Intercepted (--intercept): a firewall inspects every other HTTPS endpoint with a CA the devices",
+            "  trust; sets where the page forbids TLS inspection fail with tls_intercepted.",
+        ]
+    lines.append("Stop with Ctrl-C.")
+    out.write("\n".join(lines) + "\n")
+    out.flush()

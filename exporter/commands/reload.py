@@ -1,0 +1,73 @@
+"""Reloading the configuration file on SIGHUP or `POST /-/reload` without a restart.
+
+A new file that fails validation changes nothing: the old configuration keeps running and
+`intune_exporter_config_last_reload_successful` drops to 0. What a reload applies: everything that shapes
+probing (sets, catalogue files, timeouts, DNS, TLS, proxy, representatives, extra endpoints). What needs a
+restart: `listen`, `state_dir`, `interval`, `jitter`, `concurrency` and `drift` (logged when they change).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from exporter.config.file import LoadedConfig, load
+from exporter.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+RESTART_ONLY = ("listen", "state_dir", "interval", "jitter", "concurrency", "drift")
+
+
+class Reloader(Collector):
+    def __init__(
+        self, path: Path | None, current: LoadedConfig, apply: Callable[[LoadedConfig], None]
+    ) -> None:
+        self._path = path
+        self._current = current
+        self._apply = apply
+        self._lock = threading.Lock()
+        self._successful = True
+        self._last_success = time.time()
+
+    def reload(self) -> tuple[bool, str]:
+        """Returns whether the new configuration is in force, and a line saying why not."""
+        with self._lock:
+            if self._path is None:
+                return False, "running on the built-in default configuration: there is no file to reload"
+            try:
+                loaded = load(self._path)
+                self._apply(loaded)
+            except ConfigError as exc:
+                self._successful = False
+                log.error("reload failed, keeping the running configuration: %s", exc)
+                return False, str(exc)
+            for key in RESTART_ONLY:
+                if getattr(loaded.config, key) != getattr(self._current.config, key):
+                    log.warning("reload: '%s' changed; it takes effect at the next restart", key)
+            self._current = loaded
+            self._successful = True
+            self._last_success = time.time()
+            log.info("configuration reloaded from %s", self._path)
+            return True, "reloaded"
+
+    def collect(self) -> Iterable[Metric]:
+        with self._lock:
+            successful, last_success = self._successful, self._last_success
+        ok = GaugeMetricFamily(
+            "intune_exporter_config_last_reload_successful",
+            "1 if the latest configuration reload (or the start) succeeded, 0 if the file in force is older.",
+        )
+        ok.add_metric([], 1.0 if successful else 0.0)
+        when = GaugeMetricFamily(
+            "intune_exporter_config_last_reload_success_timestamp_seconds",
+            "Unix time the configuration in force was loaded.",
+        )
+        when.add_metric([], last_success)
+        yield from (ok, when)

@@ -1,0 +1,134 @@
+"""The `drift` section of the configuration: which reference lists to compare the catalogue with."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AfterValidator, Field, field_validator, model_validator
+
+from exporter.config.durations import format_duration
+from exporter.config.fields import Duration, Section
+
+MIN_VERSION_CHECK_INTERVAL = 300.0
+"""Microsoft asks clients to check the version about once an hour; we refuse to poll more than every 5m."""
+MIN_REFERENCE_REFRESH = 60.0
+INSTANCES = ("Worldwide", "USGovDoD", "USGovGCCHigh", "China")
+"""The Office 365 endpoint web service's instances (clouds)."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Caps on untrusted reference data."""
+
+    max_items: int = 1000
+    max_values_per_item: int = 2000
+    """urls + ips + ports of one item."""
+    max_text_length: int = 253
+    """Longest host name, CIDR, port list or attribute accepted (a DNS name is at most 253 characters)."""
+    allowed_suffixes: tuple[str, ...] = ()
+    """When not empty, a host must equal one of these domains or end with '.' + one of them."""
+
+
+SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+
+def _source_name(value: str) -> str:
+    if not SOURCE_NAME.match(value):
+        raise ValueError("must be lower-case letters, digits, '-' and '_', at most 63 characters")
+    return value
+
+
+def _http_url(value: str) -> str:
+    if not re.match(r"^https?://[^\s/]+(/\S*)?$", value):
+        raise ValueError("not an http(s) URL")
+    return value.rstrip("/")
+
+
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
+
+
+class WebServiceSettings(Section):
+    enabled: bool = True
+    base_url: HttpUrl = "https://endpoints.office.com"
+    instance: str = "Worldwide"
+    service_areas: tuple[str, ...] = ("MEM",)
+    version_check_interval: Duration = 3600.0
+    timeout: Duration = 30.0
+
+    @field_validator("instance")
+    @classmethod
+    def _instance(cls, value: str) -> str:
+        if value not in INSTANCES:
+            raise ValueError(f"must be one of {', '.join(INSTANCES)}")
+        return value
+
+    @field_validator("service_areas")
+    @classmethod
+    def _areas(cls, areas: tuple[str, ...]) -> tuple[str, ...]:
+        known = {"MEM", "Common", "Exchange", "SharePoint", "Skype"}
+        for area in areas:
+            if area not in known:
+                raise ValueError(f"unknown service area {area!r}; known: {', '.join(sorted(known))}")
+        if not areas:
+            raise ValueError("name at least one service area, e.g. [MEM]")
+        return areas
+
+    @field_validator("version_check_interval")
+    @classmethod
+    def _interval(cls, value: float) -> float:
+        if value < MIN_VERSION_CHECK_INTERVAL:
+            floor = format_duration(MIN_VERSION_CHECK_INTERVAL)
+            raise ValueError(f"must be at least {floor}: Microsoft asks clients to check about once an hour")
+        return value
+
+    @property
+    def source_name(self) -> str:
+        return f"webservice-{self.instance.lower()}"
+
+
+class ReferenceListSettings(Section):
+    """A list in the web service's JSON shape, from a file or a URL (e.g. one exported from the page)."""
+
+    name: Annotated[str, AfterValidator(_source_name)]
+    file: Path | None = None
+    url: HttpUrl | None = None
+    refresh: Duration = 3600.0
+    timeout: Duration = 30.0
+
+    @model_validator(mode="after")
+    def _one_location(self) -> ReferenceListSettings:
+        if (self.file is None) == (self.url is None):
+            raise ValueError("give exactly one of 'file' and 'url'")
+        if self.refresh < MIN_REFERENCE_REFRESH:
+            raise ValueError(f"refresh must be at least {format_duration(MIN_REFERENCE_REFRESH)}")
+        return self
+
+
+class DriftSettings(Section):
+    web_service: WebServiceSettings = WebServiceSettings()
+    references: tuple[ReferenceListSettings, ...] = ()
+    max_response_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024)
+    max_items: int = Field(default=1000, ge=1, le=100_000)
+    max_values_per_item: int = Field(default=2000, ge=1, le=100_000)
+    allowed_suffixes: tuple[str, ...] = ()
+    """When not empty, reference hosts outside these domains are rejected as invalid."""
+    probe_added: bool = False
+    """Probe the concrete hosts a reference adds, so the dashboard shows whether they already get through."""
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> DriftSettings:
+        names = [self.web_service.source_name] + [reference.name for reference in self.references]
+        for name in names:
+            if names.count(name) > 1:
+                raise ValueError(f"two sources are named {name!r}")
+        return self
+
+    def limits(self) -> Limits:
+        return Limits(
+            max_items=self.max_items,
+            max_values_per_item=self.max_values_per_item,
+            allowed_suffixes=tuple(suffix.lower().lstrip(".") for suffix in self.allowed_suffixes),
+        )

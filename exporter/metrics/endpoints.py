@@ -1,0 +1,225 @@
+"""Prometheus collector: builds every metric family from the latest results at scrape time.
+
+Probes run on their own schedule, so samples carry no timestamps; `intune_endpoint_probe_timestamp_seconds`
+says when each result was taken.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from exporter import __version__
+from exporter.catalogue import Catalogue
+from exporter.metrics.exposition import Family, RenderedFamily, Row, RowCache, bounded
+from exporter.plan.targets import Membership, PlanHolder, Target, TargetPlan
+from exporter.probes.outcome import Phase
+from exporter.results.store import ResultStore, TargetResult
+
+ENDPOINT_LABELS = ["set_id", "host", "port", "protocol", "path"]
+TLS_LABELS = ["set_id", "host", "port", "path"]
+
+
+_UP = Family(
+    "intune_endpoint_up", "1 if the latest probe of the endpoint succeeded, else 0.", ENDPOINT_LABELS
+)
+_DURATION = Family(
+    "intune_endpoint_probe_duration_seconds",
+    "Duration of each phase of the latest probe.",
+    [*ENDPOINT_LABELS, "phase"],
+)
+_REASON = Family(
+    "intune_endpoint_failure_reason",
+    "1 for the reason the latest probe failed; absent while the endpoint is up.",
+    [*ENDPOINT_LABELS, "reason"],
+)
+_TAKEN = Family(
+    "intune_endpoint_probe_timestamp_seconds",
+    "Unix time the latest probe of the endpoint finished.",
+    ENDPOINT_LABELS,
+)
+_ISSUER = Family(
+    "intune_endpoint_tls_issuer_info",
+    "Issuer and subject of the leaf certificate the endpoint presented.",
+    [*TLS_LABELS, "issuer_cn", "issuer_org", "subject_cn"],
+)
+_NOT_AFTER = Family(
+    "intune_endpoint_tls_cert_not_after_timestamp_seconds",
+    "Expiry (Unix time) of the leaf certificate the endpoint presented.",
+    TLS_LABELS,
+)
+_VERIFIED = Family(
+    "intune_endpoint_tls_verified",
+    "1 if the certificate chain verified against the trust store and matched the host name.",
+    TLS_LABELS,
+)
+_STATUS = Family("intune_endpoint_http_status_code", "HTTP status code of the latest response.", TLS_LABELS)
+_FROM_REFERENCE = Family(
+    "intune_endpoint_drift_target_info",
+    "1 for endpoints probed because reference list `source` adds them (drift.probe_added).",
+    [*ENDPOINT_LABELS, "source"],
+)
+_ENDPOINT_FAMILIES = (
+    *(_UP, _DURATION, _REASON, _TAKEN, _ISSUER, _NOT_AFTER, _VERIFIED, _STATUS),
+    _FROM_REFERENCE,  # after intune_ntp_offset_seconds, which is not per endpoint
+)
+
+
+def _endpoint_row(target: Target, members: list[Membership], result: TargetResult) -> Row:
+    outcome = result.outcome
+    certificate = outcome.certificate
+    row: Row = {family.name: [] for family in _ENDPOINT_FAMILIES}
+    for member in members:
+        labels = [member.set_id, target.host, str(target.port), target.protocol.value, target.path.value]
+        if member.origin:
+            row[_FROM_REFERENCE.name].append(([*labels, member.origin], 1.0))
+        row[_UP.name].append((labels, 1.0 if outcome.ok else 0.0))
+        row[_TAKEN.name].append((labels, result.finished_at))
+        row[_DURATION.name].extend(
+            ([*labels, phase.value], outcome.phases[phase]) for phase in Phase if phase in outcome.phases
+        )
+        if outcome.reason is not None:
+            row[_REASON.name].append(([*labels, outcome.reason.value], 1.0))
+        short = [*labels[:3], target.path.value]
+        if certificate is not None:
+            names = (certificate.issuer_cn, certificate.issuer_org, certificate.subject_cn)
+            issuer = [*short, *(bounded(name) for name in names)]
+            row[_ISSUER.name].append((issuer, 1.0))
+            row[_NOT_AFTER.name].append((short, certificate.not_after))
+            row[_VERIFIED.name].append((short, 1.0 if certificate.verified else 0.0))
+        if outcome.http_status is not None:
+            row[_STATUS.name].append((short, float(outcome.http_status)))
+    return row
+
+
+class TargetRows:
+    """Per-endpoint families, one row per target of the plan, formatted when each result arrives (in the
+    probe loop, through `ResultStore.listen`), so that scrapes only join text."""
+
+    def __init__(
+        self,
+        families: Sequence[Family],
+        row: Callable[[Target, list[Membership], TargetResult], Row],
+        plans: PlanHolder,
+        store: ResultStore,
+    ) -> None:
+        self._plans = plans
+        self._cache: RowCache[Target, list[Membership], TargetResult] = RowCache(families, row)
+        store.listen(self._prime)
+
+    def _prime(self, result: TargetResult) -> None:
+        members = self._plans.current.targets.get(result.target)
+        if members is not None:
+            self._cache.prime(result.target, members, result)
+
+    def families(self, plan: TargetPlan, results: dict[Target, TargetResult]) -> list[RenderedFamily]:
+        return self._cache.families(plan.targets, results)
+
+
+class ExporterCollector(Collector):
+    def __init__(self, plans: PlanHolder, catalogue: Catalogue, store: ResultStore) -> None:
+        self._plans = plans
+        self._catalogue = catalogue
+        self._store = store
+        self._rows = TargetRows(_ENDPOINT_FAMILIES, _endpoint_row, plans, store)
+
+    def collect(self) -> Iterable[Metric]:
+        plan = self._plans.current
+        results, stats = self._store.snapshot()
+        yield from self._endpoint_metrics(plan, results)
+        yield from self._set_metrics(plan, results)
+        yield from self._exporter_metrics(plan, stats.completed, stats.last_duration, stats.last_finished_at)
+
+    def _endpoint_metrics(self, plan: TargetPlan, results: dict[Target, TargetResult]) -> Iterator[Metric]:
+        rendered = self._rows.families(plan, results)
+        offsets: dict[str, float] = {}
+        for target in plan.targets:
+            result = results.get(target)
+            if result is not None and result.outcome.ntp_offset is not None:
+                offsets[target.host] = result.outcome.ntp_offset
+        ntp = GaugeMetricFamily(
+            "intune_ntp_offset_seconds", "Clock offset of this host against the NTP server.", labels=["host"]
+        )
+        for host, offset in sorted(offsets.items()):
+            ntp.add_metric([host], offset)
+        *per_target, from_reference = rendered
+        yield from (*per_target, ntp, from_reference)
+
+    def _set_metrics(self, plan: TargetPlan, results: dict[Target, TargetResult]) -> Iterator[Metric]:
+        info = GaugeMetricFamily(
+            "intune_endpoint_set_info",
+            "Endpoint sets being probed, with their catalogue attributes.",
+            labels=["set_id", "name", "section", "category", "required"],
+        )
+        ratio = GaugeMetricFamily(
+            "intune_endpoint_set_reachable_ratio",
+            "Share of the set's probed endpoints that are up (0..1).",
+            labels=["set_id"],
+        )
+        unprobed = GaugeMetricFamily(
+            "intune_catalogue_unprobed_wildcards",
+            "Wildcard entries of the set with no representative host, so not probed.",
+            labels=["set_id"],
+        )
+        counts: dict[str, list[int]] = {}
+        for target, members in plan.targets.items():
+            result = results.get(target)
+            if result is None:
+                continue
+            for member in members:
+                tally = counts.setdefault(member.set_id, [0, 0])
+                tally[0] += 1 if result.outcome.ok else 0
+                tally[1] += 1
+        for endpoint_set in plan.sets:
+            info.add_metric(
+                [
+                    endpoint_set.id,
+                    endpoint_set.name,
+                    endpoint_set.section,
+                    endpoint_set.category.value,
+                    "true" if endpoint_set.required else "false",
+                ],
+                1.0,
+            )
+            unprobed.add_metric(
+                [endpoint_set.id], float(len(plan.unprobed_wildcards.get(endpoint_set.id, [])))
+            )
+            if endpoint_set.id in counts:
+                ok, total = counts[endpoint_set.id]
+                ratio.add_metric([endpoint_set.id], ok / total)
+        edition = GaugeMetricFamily(
+            "intune_catalogue_edition_info",
+            "Edition of Microsoft's endpoint page the built-in catalogue encodes.",
+            labels=["title", "language", "encoded_on"],
+        )
+        if self._catalogue.edition is not None:
+            e = self._catalogue.edition
+            edition.add_metric([e.title, e.language, e.encoded_on], 1.0)
+        yield from (info, ratio, unprobed, edition)
+
+    def _exporter_metrics(
+        self, plan: TargetPlan, completed: int, last_duration: float | None, last_finished_at: float | None
+    ) -> Iterator[Metric]:
+        build = GaugeMetricFamily(
+            "intune_exporter_build_info", "Version of the exporter; always 1.", labels=["version"]
+        )
+        build.add_metric([__version__], 1.0)
+        targets = GaugeMetricFamily(
+            "intune_exporter_targets", "Distinct host/port/protocol targets probed each cycle."
+        )
+        targets.add_metric([], float(len(plan.targets)))
+        cycles = CounterMetricFamily("intune_exporter_cycles", "Probe cycles completed since start.")
+        cycles.add_metric([], float(completed))
+        yield from (build, targets, cycles)
+        if last_duration is not None and last_finished_at is not None:
+            duration = GaugeMetricFamily(
+                "intune_exporter_cycle_duration_seconds", "Duration of the latest completed probe cycle."
+            )
+            duration.add_metric([], last_duration)
+            finished = GaugeMetricFamily(
+                "intune_exporter_last_cycle_timestamp_seconds", "Unix time the latest probe cycle completed."
+            )
+            finished.add_metric([], last_finished_at)
+            yield from (duration, finished)

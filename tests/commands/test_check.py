@@ -1,0 +1,314 @@
+"""`intune-exporter check`: progress, text and JSON summaries, colour, filters and exit codes, against the
+loopback lab (tests/support/e2e_lab.py)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import pty
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from exporter.cli import main
+from exporter.commands.check_text import use_colour
+from exporter.commands.progress import Progress
+from exporter.plan.targets import Protocol, Target
+from exporter.probes.outcome import ProbeOutcome, Reason
+from exporter.results.store import ResultStore, TargetResult
+from exporter.results.verdicts import Verdict
+from tests.support.e2e_lab import BLACKHOLE_HOST, NXDOMAIN_HOST, REFUSED_HOST, arrange, write_config
+from tests.support.paths import ROOT
+from tests.support.simulators.dns_server import DNSServer
+from tests.support.simulators.ntp_server import NTPServer
+from tests.support.simulators.tls_servers import REFUSED, SILENT, LoopbackLab
+
+PLAIN_PROGRESS = re.compile(r"probed (\d+)/(\d+) targets \((\d+)%\), (\d+) failing, \d+\.\ds")
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def result(ok: bool, host: str = "h.example.com") -> TargetResult:
+    outcome = ProbeOutcome(ok=True) if ok else ProbeOutcome.failure(Reason.CONNECT_REFUSED, "refused")
+    return TargetResult(Target(host, 443, Protocol.HTTPS), outcome, "127.0.0.1", 0.0)
+
+
+@pytest.fixture
+def lab_config(
+    tmp_path: Path, dns_server: DNSServer, ntp_server: NTPServer, loopback_lab: LoopbackLab
+) -> Path:
+    arrange(dns_server, ntp_server)
+    return write_config(tmp_path / "lab.yml", dns_server, ntp_server, loopback_lab)
+
+
+# ---------------------------------------------------------------- progress
+
+
+def test_terminal_progress_rewrites_one_line_and_wipes_it() -> None:
+    stream, clock = Terminal(), Clock()
+    progress = Progress(4, stream, live=True, clock=clock)
+    for ok in (True, False, True, True):
+        clock.now += 0.06
+        progress.result(result(ok))
+    clock.now += 0.2
+    progress.draw()
+    progress.clear()
+    text = stream.getvalue()
+    assert "\n" not in text
+    frames = text.split("\r")[1:]
+    # Redrawn at most every 0.1 s (after results 1 and 3), on the last result, and by the clock.
+    assert [f.rstrip() for f in frames[:4]] == [
+        "probing 1/4 targets · 0 failing · 0.1s",
+        "probing 3/4 targets · 1 failing · 0.2s",
+        "probing 4/4 targets · 1 failing · 0.2s",
+        "probing 4/4 targets · 1 failing · 0.4s",
+    ]
+    assert frames[4:] == [" " * len(frames[0]), ""]  # wiped, cursor back at the start
+
+
+def test_plain_progress_prints_a_line_per_tenth_without_control_characters() -> None:
+    stream = io.StringIO()
+    progress = Progress(25, stream, live=False)
+    for index in range(25):
+        progress.result(result(index % 5 != 0))
+    progress.clear()
+    lines = stream.getvalue().splitlines()
+    assert not CONTROL.search(stream.getvalue())
+    counts = [PLAIN_PROGRESS.fullmatch(line) for line in lines]
+    assert all(counts), lines
+    assert [int(m.group(1)) for m in counts if m] == [3, 5, 8, 10, 13, 15, 18, 20, 23, 25]
+    assert lines[-1].startswith("probed 25/25 targets (100%), 5 failing")
+
+
+def test_store_listeners_see_every_put() -> None:
+    seen: list[TargetResult] = []
+    store = ResultStore()
+    store.listen(seen.append)
+    first, second = result(True), result(False)
+    assert store.put(first) is None
+    assert store.put(second) == first
+    assert seen == [first, second]
+    assert store.snapshot()[0] == {second.target: second}
+
+
+def test_colour_only_on_a_terminal_without_no_color() -> None:
+    assert use_colour("auto", Terminal(), {}) is True
+    assert use_colour("auto", Terminal(), {"NO_COLOR": "1"}) is False
+    assert use_colour("auto", Terminal(), {"NO_COLOR": ""}) is True
+    assert use_colour("auto", io.StringIO(), {}) is False
+    assert use_colour("always", io.StringIO(), {"NO_COLOR": "1"}) is True
+    assert use_colour("never", Terminal(), {}) is False
+
+
+def test_help_lists_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(["check", "--help"])
+    assert stopped.value.code == 0
+    text = capsys.readouterr().out
+    for line in (
+        "0    every required set is fully reachable",
+        "1    a required set has failures",
+        "2    usage or configuration error",
+        "130  interrupted",
+    ):
+        assert line in text
+
+
+# ---------------------------------------------------------------- against the lab
+
+
+def test_json_summary(lab_config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", "--config", str(lab_config), "--format", "json"]) == 1
+    captured = capsys.readouterr()
+    document = json.loads(captured.out)
+    assert set(document) == {"sets", "totals", "duration", "exit_code"}
+    assert document["exit_code"] == 1
+    assert document["duration"] > 0
+    sets = {s["id"]: s for s in document["sets"]}
+    assert len(sets) == 29
+    for entry in document["sets"]:
+        assert set(entry) == {
+            "id",
+            "name",
+            "section",
+            "required",
+            "verdict",
+            "up",
+            "total",
+            "failures",
+            "unprobed",
+            "impact",
+        }
+        assert entry["impact"]
+    refused = sets["190"]
+    assert (refused["verdict"], refused["up"], refused["total"]) == ("FAIL", 0, 2)
+    assert refused["section"] == "Intune core"
+    assert refused["impact"] == "Clients cannot discover the service endpoints they need."
+    assert refused["failures"][0] == {
+        "host": REFUSED_HOST,
+        "port": 80,
+        "protocol": "http",
+        "path": "direct",
+        "via": "",
+        "reason": "connect_refused",
+        "detail": refused["failures"][0]["detail"],
+        "address": REFUSED,
+    }
+    nxdomain = sets["97"]["failures"][0]
+    assert (nxdomain["host"], nxdomain["reason"], nxdomain["address"]) == (NXDOMAIN_HOST, "dns_nxdomain", "")
+    assert sets["163"]["verdict"] == Verdict.OK and sets["163"]["failures"] == []
+    assert sets["defender"]["unprobed"] == ["*.dm.microsoft.com"]
+    totals = document["totals"]
+    assert totals["sets"] == 29
+    assert totals["required_failing"] == ["97", "190", "189", "173"]
+    assert totals["targets_failing"] == 5
+    assert totals["ok"] + totals["partial"] + totals["fail"] + totals["unprobed"] == 29
+    # Progress went to stderr as plain lines (not a terminal); stdout is the JSON alone.
+    progress = captured.err.splitlines()
+    assert progress and all(PLAIN_PROGRESS.fullmatch(line) for line in progress), progress
+    assert progress[-1].startswith(
+        f"probed {totals['targets']}/{totals['targets']} targets (100%), 5 failing"
+    )
+
+
+def test_text_summary_shows_failures_and_impact(lab_config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", "--config", str(lab_config), "--set", "189", "--set", "163"]) == 1
+    out = capsys.readouterr().out
+    assert "\x1b[" not in out  # not a terminal: no colour
+    lines = out.splitlines()
+    assert lines[0].split() == ["SET", "NAME", "REQUIRED", "VERDICT", "UP"]
+    assert lines[1].split()[0] == "163" and lines[1].split()[-2:] == ["OK", "4/4"]
+    assert lines[2].split()[0] == "189" and lines[2].split()[-2:] == ["FAIL", "0/1"]
+    assert lines[3].strip().startswith(f"- {BLACKHOLE_HOST}:443/https connect_timeout")
+    assert lines[4].strip() == "impact: Clients cannot fetch the configuration that turns features on."
+    assert "2 sets, 1 with failures; required sets failing: 189" in out
+    assert lines[-1].startswith("5 targets probed in ")
+
+
+def test_colour_always(lab_config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert (
+        main(["check", "--config", str(lab_config), "--set", "97", "--set", "163", "--color", "always"]) == 1
+    )
+    out = capsys.readouterr().out
+    assert "\x1b[32mOK\x1b[0m" in out
+    assert "\x1b[33mPARTIAL\x1b[0m" in out
+
+
+def test_filters_narrow_the_check(lab_config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", "--config", str(lab_config), "--format", "json", "--set", "163"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert [s["id"] for s in document["sets"]] == ["163"]
+    assert document["exit_code"] == 0
+    args = ["check", "--config", str(lab_config), "--format", "json", "--section", "Autopilot", "--set", "97"]
+    assert main(args) == 1
+    document = json.loads(capsys.readouterr().out)
+    assert [s["id"] for s in document["sets"]] == ["97", "164", "165", "169", "173", "182"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--set", "nope"], "intune-exporter: --set: unknown set id; known ids: 56, 59,"),
+        (["--section", "Cloud"], "intune-exporter: --section: unknown section; known: Android, Apple,"),
+        (
+            ["--set", "188"],
+            "--set: not selected by built-in default configuration (not used in cloud 'public')",
+        ),
+    ],
+)
+def test_bad_filters_exit_2(capsys: pytest.CaptureFixture[str], args: list[str], message: str) -> None:
+    assert main(["check", *args]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert message in captured.err
+    assert "Traceback" not in captured.err
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def run_on_terminal(args: list[str], *, interrupt_when: str | None = None) -> tuple[int, str, str]:
+    """Run the CLI with stderr on a pseudo-terminal; (exit code, terminal output, stdout)."""
+    primary, secondary = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "exporter", *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=secondary,
+        env={**os.environ, "NO_COLOR": ""},
+        # A shell runs background jobs (a CI runner may too) with SIGINT ignored, and children inherit
+        # that: give the CLI the default a user's terminal gives it.
+        preexec_fn=_default_sigint,
+    )
+    os.close(secondary)
+    seen = b""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            chunk = os.read(primary, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+        if interrupt_when is not None and interrupt_when.encode() in seen:
+            process.send_signal(signal.SIGINT)
+            interrupt_when = None
+    os.close(primary)
+    stdout, _ = process.communicate(timeout=30)
+    return process.returncode, seen.decode(), stdout.decode()
+
+
+def test_progress_on_a_terminal(lab_config: Path) -> None:
+    code, terminal, stdout = run_on_terminal(["check", "--config", str(lab_config), "--set", "189"])
+    assert code == 1
+    frames = terminal.split("\r")
+    assert frames[0] == ""
+    drawn = [f for f in frames if f.strip()]
+    assert drawn and all(re.fullmatch(r"probing \d/1 targets · \d failing · \d+\.\ds *", f) for f in drawn)
+    assert drawn[-1].startswith("probing 1/1 targets · 1 failing")
+    assert frames[-2].strip() == "" and frames[-1] == ""  # wiped at the end
+    assert "\r" not in stdout and "189" in stdout
+
+
+def test_interrupt_exits_130_and_wipes_the_line(
+    tmp_path: Path, dns_server: DNSServer, ntp_server: NTPServer, loopback_lab: LoopbackLab
+) -> None:
+    arrange(dns_server, ntp_server)
+    # A server that accepts and never speaks hangs the handshake for sure (a full accept queue may not
+    # drop every SYN on a loaded machine).
+    dns_server.records[BLACKHOLE_HOST] = [SILENT]
+    config = write_config(
+        tmp_path / "slow.yml",
+        dns_server,
+        ntp_server,
+        loopback_lab,
+        timeouts={"connect": "60s", "tls": "60s"},
+    )
+    started = time.monotonic()
+    code, terminal, stdout = run_on_terminal(
+        ["check", "--config", str(config), "--set", "189"], interrupt_when="probing 0/1"
+    )
+    assert code == 130, (terminal, stdout)
+    assert time.monotonic() - started < 30
+    assert terminal.split("\r")[-2].strip() == "" and terminal.endswith("\r")
+    assert stdout == ""

@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from exporter.catalogue import Cloud
+from exporter.config.durations import format_duration, parse_duration
+from exporter.config.file import DEFAULT_LISTEN, load, split_listen
+from exporter.errors import ConfigError
+from exporter.probes.outcome import Phase
+from tests.support.paths import DATA as TEST_DATA
+
+DATA = TEST_DATA / "config"
+
+INVALID = {
+    "invalid-unknown-key.yml": "invalid-unknown-key.yml: field 'bogus_key': unknown key",
+    "invalid-wrong-type.yml": "field 'concurrency': Input should be a valid integer, unable to parse string "
+    "as an integer (got 'lots')",
+    "invalid-unknown-set.yml": "field 'sets.disabled[0]': unknown set id; known ids: 56, 59, 97,",
+    "invalid-bad-duration.yml": "field 'interval': not a duration; use e.g. '500ms', '30s', '1m30s' or '2h' "
+    "(got '5 minutes')",
+    "invalid-bad-cidr.yml": "bad-cidr-catalogue.yml: field 'sets[0].ips[1]': not a CIDR range: '10.1.2.3/33' "
+    "does not appear to be an IPv4 or IPv6 network (got '10.1.2.3/33')",
+    "invalid-nameserver.yml": "field 'dns.nameservers[0]': not an IP address (got 'dns.corp.example')",
+    "invalid-tenant-location.yml": "field 'tenant_location': tenant location must look like 'AMSUA0101'",
+    "invalid-listen.yml": "field 'listen': listen address must be host:port",
+    "invalid-yaml.yml": "invalid-yaml.yml: not valid YAML at line 2, column 1",
+    "invalid-unknown-section.yml": "field 'sections.disabled[0]': unknown section; known: ['Android',",
+    "invalid-negative-timeout.yml": "field 'timeouts.tls': not a duration",
+}
+
+
+@pytest.mark.parametrize("name", sorted(INVALID))
+def test_invalid_config_names_file_field_and_value(name: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load(DATA / name)
+    message = str(caught.value)
+    assert INVALID[name] in message
+    assert "Traceback" not in message
+
+
+def test_every_invalid_file_has_an_expected_message() -> None:
+    assert {p.name for p in DATA.glob("invalid-*.yml")} == set(INVALID)
+
+
+def test_builtin_defaults_need_no_file() -> None:
+    loaded = load(None)
+    config = loaded.config
+    assert config.listen == DEFAULT_LISTEN
+    assert config.interval == 60.0
+    assert config.cloud is Cloud.PUBLIC
+    assert config.phase_timeout(Phase.TLS) == 10.0
+    assert loaded.source == "built-in default configuration"
+
+
+def test_empty_file_means_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "empty.yml"
+    path.write_text("")
+    assert load(path).config == load(None).config
+
+
+def test_full_file_is_read(tmp_path: Path) -> None:
+    loaded = load(DATA / "valid-full.yml")
+    config = loaded.config
+    assert config.interval == 90.0
+    assert config.phase_timeout(Phase.DNS) == 2.0
+    assert config.phase_timeout(Phase.NTP) == 0.5
+    assert config.phase_timeout(Phase.CONNECT) == 5.0
+    assert config.tenant_location == "AMSUB0202"
+    assert config.port_remap == {443: 8443}
+    assert config.dns.nameservers == ("127.0.0.1",)
+
+
+def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"nope\.yml: cannot read file: No such file or directory"):
+        load(tmp_path / "nope.yml")
+
+
+def test_relative_ca_file_is_resolved_against_the_config(tmp_path: Path) -> None:
+    (tmp_path / "ca.pem").write_text("placeholder")
+    path = tmp_path / "exporter.yml"
+    path.write_text("tls:\n  ca_file: ca.pem\n")
+    assert load(path).config.tls.ca_file == tmp_path / "ca.pem"
+    path.write_text("tls:\n  ca_file: missing.pem\n")
+    with pytest.raises(ConfigError, match=r"field 'tls.ca_file': file not found \(got 'missing.pem'\)"):
+        load(path)
+
+
+def test_tenant_location_outside_every_region_is_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "exporter.yml"
+    path.write_text("tenant_location: AMSUZ0101\n")
+    with pytest.raises(ConfigError, match="no Azure Scale Unit set in the catalogue serves it"):
+        load(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("500ms", 0.5), ("30s", 30.0), ("1m30s", 90.0), ("2h", 7200.0), ("1.5s", 1.5), ("1d", 86400.0)],
+)
+def test_durations(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "5", "5 minutes", "1x", "s", "-1s", "1s2"])
+def test_bad_durations(text: str) -> None:
+    with pytest.raises(ValueError, match="not a duration"):
+        parse_duration(text)
+
+
+def test_format_duration() -> None:
+    assert [format_duration(s) for s in (0.25, 5.0, 120.0)] == ["250ms", "5s", "2m"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("0.0.0.0:10094", ("0.0.0.0", 10094)), (":9", ("0.0.0.0", 9)), ("[::]:10094", ("::", 10094))],
+)
+def test_listen_addresses(text: str, expected: tuple[str, int]) -> None:
+    assert split_listen(text) == expected

@@ -1,0 +1,220 @@
+"""`intune-exporter lab`: the simulated network's DNS answers and HTTP responder, and the whole command
+run as a subprocess: healthy sets up, each broken set down for its reason, a clean exit on SIGTERM."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import signal
+import socket
+import subprocess
+from collections.abc import Iterator
+
+import dns.message
+import dns.query
+import dns.rcode
+import dns.rdatatype
+import pytest
+
+from exporter.catalogue import load_builtin
+from exporter.lab.dns import DNSServer
+from exporter.lab.scenario import (
+    BREAKAGES,
+    HEALTHY,
+    INSPECTED,
+    REFUSED,
+    TARPIT,
+    UNTRUSTED,
+    build_zone,
+    set_names,
+)
+from exporter.lab.web import http_answer
+from tests.support.docs_tables import ROOT, section
+from tests.support.serving import EXPORTER, Served, exporter_command, sample_values, serving_when_ready
+from tests.support.simulators.processes import free_port
+
+CATALOGUE = load_builtin()
+EXPECTED_REASONS = {breakage.set_id: breakage.reason for breakage in BREAKAGES}
+
+
+@contextlib.contextmanager
+def lab_dns(*, broken: bool = True, intercept: bool = False) -> Iterator[DNSServer]:
+    zone = build_zone(CATALOGUE, broken=broken, intercept=intercept)
+    with DNSServer(zone.records, host=HEALTHY) as server:
+        server.nxdomain |= zone.nxdomain
+        yield server
+
+
+def resolve(server: DNSServer, name: str) -> list[str] | str:
+    """The A records for `name`, or the rcode's name when it is not NOERROR."""
+    query = dns.message.make_query(name, dns.rdatatype.A)
+    response = dns.query.udp(query, server.host, port=server.port, timeout=2)
+    if response.rcode() != dns.rcode.NOERROR:
+        return dns.rcode.to_text(response.rcode())
+    return sorted(item.address for rrset in response.answer for item in rrset)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("manage.microsoft.com", [HEALTHY]),
+        ("anything.manage.microsoft.com", [HEALTHY]),  # under the wildcard *.manage.microsoft.com
+        ("a.b.c.manage.microsoft.com", [HEALTHY]),  # any depth
+        ("EnterpriseEnrollment.Manage.Microsoft.com.", [HEALTHY]),
+        ("x.officeconfig.msocdn.com", "NXDOMAIN"),  # set 150: broken by NXDOMAIN, wildcard included
+        ("config.office.com", "NXDOMAIN"),
+        ("sparkcdneus2.azureedge.net", [REFUSED]),  # win32-cache, though below *.azureedge.net ...
+        ("other.azureedge.net", [HEALTHY]),  # ... whose other names stay healthy
+        ("displaycatalog.mp.microsoft.com", [UNTRUSTED]),  # store
+        ("lgmsapeweu.blob.core.windows.net", [TARPIT]),  # 182
+        ("example.org", "NXDOMAIN"),  # not in the catalogue
+        ("microsoft.com", "NXDOMAIN"),
+    ],
+)
+def test_dns_answers_the_catalogue_with_the_broken_sets(name: str, expected: list[str] | str) -> None:
+    with lab_dns() as server:
+        assert resolve(server, name) == expected
+
+
+def test_without_broken_sets_every_name_is_healthy() -> None:
+    with lab_dns(broken=False) as server:
+        for name in (
+            "x.officeconfig.msocdn.com",
+            "sparkcdneus2.azureedge.net",
+            "lgmsapeweu.blob.core.windows.net",
+        ):
+            assert resolve(server, name) == [HEALTHY]
+
+
+def test_intercept_sends_every_name_but_ntp_to_the_inspecting_address() -> None:
+    with lab_dns(intercept=True) as server:
+        assert resolve(server, "x.manage.microsoft.com") == [INSPECTED]
+        assert resolve(server, "time.windows.com") == [HEALTHY]  # NTP is not TLS
+        assert resolve(server, "displaycatalog.mp.microsoft.com") == [UNTRUSTED]  # broken sets stay broken
+
+
+def test_breaking_a_set_leaves_every_other_set_healthy() -> None:
+    broken = {breakage.set_id for breakage in BREAKAGES}
+    with lab_dns() as server:
+        for endpoint_set in CATALOGUE.sets:
+            if endpoint_set.id in broken:
+                continue
+            for name in set_names(CATALOGUE, endpoint_set):
+                probe = "probe." + name[2:] if name.startswith("*.") else name
+                assert resolve(server, probe) == [HEALTHY], (endpoint_set.id, name)
+
+
+def test_http_responder_honours_one_byte_range() -> None:
+    answer = http_answer(b"GET / HTTP/1.1\r\nHost: x\r\nRange: bytes=0-0\r\n\r\n")
+    assert answer is not None
+    assert answer.startswith(b"HTTP/1.1 206 ")
+    assert b"Content-Range: bytes 0-0/11\r\n" in answer
+    assert answer.endswith(b"\r\n\r\ni")
+    plain = http_answer(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert plain is not None and plain.startswith(b"HTTP/1.1 200 ") and plain.endswith(b"intune lab\n")
+    past_end = http_answer(b"GET / HTTP/1.1\r\nRange: bytes=50-\r\n\r\n")
+    assert past_end is not None and past_end.startswith(b"HTTP/1.1 416 ")
+    assert http_answer(b"\x16\x03\x01 not http\r\n\r\n") is None
+
+
+def test_docs_list_the_broken_sets_and_their_reasons() -> None:
+    rows = re.findall(
+        r"^\| `([^`]+)` \|.*\| `([a-z_]+)`[^|]*\|$",
+        section(ROOT / "docs" / "lab.md", "## Sets broken on purpose"),
+        flags=re.MULTILINE,
+    )
+    assert dict(rows) == EXPECTED_REASONS
+
+
+def lab_running(*flags: str) -> contextlib.AbstractContextManager[Served]:
+    """`intune-exporter lab` on a free loopback port, ready once its first probe cycle is done."""
+    port = free_port()
+    return serving_when_ready(exporter_command("lab", port, *flags), port)
+
+
+def stop(served: Served) -> str:
+    """SIGTERM; the output, once the process has exited 0."""
+    served.process.send_signal(signal.SIGTERM)
+    output, _ = served.process.communicate(timeout=15)
+    assert served.process.returncode == 0, output
+    assert "Traceback" not in output
+    return output
+
+
+def assert_nothing_listens(port: int) -> None:
+    with socket.socket() as sock:
+        assert sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_lab_breaks_the_announced_sets_and_nothing_else() -> None:
+    with lab_running() as served:
+        samples = sample_values(served.get("/metrics").text)
+        output = stop(served)
+    reasons: dict[str, set[str]] = {}
+    for (name, labels), value in samples.items():
+        if name == "intune_endpoint_failure_reason" and value == 1:
+            label = dict(labels)
+            reasons.setdefault(label["set_id"], set()).add(label["reason"])
+    assert reasons == {set_id: {reason} for set_id, reason in EXPECTED_REASONS.items()}, output
+    ratios = {
+        dict(labels)["set_id"]: value for (name, labels), value in samples.items() if name.endswith("ratio")
+    }
+    assert ratios, "no set reported"
+    for set_id, ratio in ratios.items():
+        assert ratio == (0.0 if set_id in EXPECTED_REASONS else 1.0), set_id
+    assert "Broken on purpose" in output
+    for set_id in EXPECTED_REASONS:
+        assert f"set {set_id} " in output
+    dns_port = re.search(r"DNS server +127\.0\.0\.1:(\d+)", output)
+    assert dns_port is not None
+    assert_nothing_listens(int(dns_port.group(1)))
+    assert_nothing_listens(int(served.base.rsplit(":", 1)[1]))
+
+
+def test_intercept_fails_only_the_sets_that_forbid_inspection() -> None:
+    with lab_running("--no-broken", "--intercept") as served:
+        samples = sample_values(served.get("/metrics").text)
+        stop(served)
+    reasons = {
+        dict(labels)["reason"]
+        for (name, labels), value in samples.items()
+        if name == "intune_endpoint_failure_reason" and value == 1
+    }
+    assert reasons == {"tls_intercepted"}
+    failing = {
+        dict(labels)["set_id"]
+        for (name, labels), value in samples.items()
+        if name == "intune_endpoint_failure_reason" and value == 1
+    }
+    assert {"maa", "dha", "163"} <= failing
+    assert "178" not in failing  # Apple's hosts: inspection is allowed there
+    intercepted = {
+        (dict(labels)["set_id"], dict(labels)["inspection_supported"])
+        for (name, labels), value in samples.items()
+        if name == "intune_endpoint_tls_intercepted" and value == 1
+    }
+    assert ("178", "true") in intercepted
+    assert ("maa", "false") in intercepted
+
+
+def test_bad_listen_address_is_one_clear_error() -> None:
+    result = subprocess.run(
+        [str(EXPORTER), "lab", "--listen", "nowhere"], capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 2
+    assert "--listen" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_busy_listen_port_fails_cleanly() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run(
+            [str(EXPORTER), "lab", "--listen", f"127.0.0.1:{port}"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    assert result.returncode == 1
+    assert "cannot listen" in result.stderr and "Traceback" not in result.stderr

@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import anyio
+import pytest
+from prometheus_client import CollectorRegistry
+
+from exporter.config.file import LoadedConfig, load
+from exporter.metrics.endpoints import ExporterCollector
+from exporter.plan.builder import probe_settings
+from exporter.plan.targets import PlanHolder, Protocol, Target, TargetPlan, build_plan
+from exporter.probes.outcome import Reason
+from exporter.probes.settings import ProbeSettings
+from exporter.results.store import ResultStore
+from exporter.scheduler import cycle as engine
+from exporter.scheduler.cycle import pick_address, run_cycle, run_forever
+from tests.support.e2e_lab import arrange, write_config
+from tests.support.simulators.dns_server import DNSServer
+from tests.support.simulators.ntp_server import NTPServer
+from tests.support.simulators.tls_servers import LoopbackLab
+
+
+@pytest.fixture
+def small_lab(
+    tmp_path: Path, dns_server: DNSServer, ntp_server: NTPServer, loopback_lab: LoopbackLab
+) -> tuple[LoadedConfig, TargetPlan]:
+    arrange(dns_server, ntp_server, broken=False)
+    path = write_config(
+        tmp_path / "lab.yml", dns_server, ntp_server, loopback_lab, sets={"only": ["97", "190", "165"]}
+    )
+    loaded = load(path)
+    return loaded, build_plan(loaded.config, loaded.catalogue)
+
+
+def test_pick_address_prefers_ipv4() -> None:
+    assert pick_address(("2001:db8::1", "192.0.2.7", "192.0.2.3")) == "192.0.2.3"
+    assert pick_address(("2001:db8::1",)) == "2001:db8::1"
+
+
+@pytest.mark.anyio
+async def test_a_probe_that_raises_costs_only_its_target(
+    small_lab: tuple[LoadedConfig, TargetPlan],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    loaded, plan = small_lab
+
+    async def broken(address: str, port: int, settings: ProbeSettings) -> tuple[engine.ProbeOutcome, None]:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(engine, "open_tcp", broken)  # only plain-HTTP targets open a bare TCP connection
+    store = ResultStore()
+    await run_cycle(plan, probe_settings(loaded), store, concurrency=4)
+    results, stats = store.snapshot()
+    assert stats.completed == 1
+    assert results[Target("go.microsoft.com", 80, Protocol.HTTP)].outcome.reason is Reason.PROBE_ERROR
+    assert results[Target("go.microsoft.com", 443, Protocol.HTTPS)].outcome.ok
+    assert "probe of go.microsoft.com:80/http raised" in caplog.text
+
+
+@pytest.mark.anyio
+async def test_state_changes_are_logged_once(
+    small_lab: tuple[LoadedConfig, TargetPlan], dns_server: DNSServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="exporter")
+    loaded, plan = small_lab
+    settings = probe_settings(loaded)
+    store = ResultStore()
+    dns_server.nxdomain.add("login.live.com")
+    await run_cycle(plan, settings, store, concurrency=4)
+    await run_cycle(plan, settings, store, concurrency=4)
+    assert caplog.text.count("login.live.com:443/https failing: dns_nxdomain") == 1
+    dns_server.nxdomain.clear()
+    await run_cycle(plan, settings, store, concurrency=4)
+    assert "login.live.com:443/https up again" in caplog.text
+
+
+@pytest.mark.anyio
+async def test_scrapes_read_results_while_a_cycle_runs(
+    small_lab: tuple[LoadedConfig, TargetPlan], dns_server: DNSServer
+) -> None:
+    loaded, plan = small_lab
+    dns_server.drop.add("account.live.com")  # its lookup hangs until the DNS timeout (3 s)
+    store = ResultStore()
+    registry = CollectorRegistry()
+    registry.register(ExporterCollector(PlanHolder(plan), loaded.catalogue, store))
+    other = {
+        "set_id": "190",
+        "host": "go.microsoft.com",
+        "port": "443",
+        "protocol": "https",
+        "path": "direct",
+    }
+    async with anyio.create_task_group() as group:
+        group.start_soon(
+            lambda: run_forever(
+                PlanHolder(plan), probe_settings(loaded), store, concurrency=4, interval=3600, jitter=0
+            )
+        )
+        while registry.get_sample_value("intune_endpoint_up", other) is None:
+            assert registry.get_sample_value("intune_exporter_cycles_total") == 0
+            await anyio.sleep(0.05)
+        # The first cycle is still waiting on one lookup, yet the scrape has every finished result.
+        assert registry.get_sample_value("intune_exporter_cycles_total") == 0
+        assert not store.ready
+        assert registry.get_sample_value("intune_endpoint_up", other) == 1
+        while not store.ready:
+            await anyio.sleep(0.05)
+        group.cancel_scope.cancel()
+    hung = {"set_id": "97", "host": "account.live.com", "port": "443", "protocol": "https", "path": "direct"}
+    assert registry.get_sample_value("intune_endpoint_failure_reason", {**hung, "reason": "dns_timeout"}) == 1
