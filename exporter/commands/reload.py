@@ -11,11 +11,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
-
-from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
 
 from exporter.config.file import LoadedConfig, load
 from exporter.errors import ConfigError
@@ -25,7 +22,7 @@ log = logging.getLogger(__name__)
 RESTART_ONLY = ("listen", "state_dir", "interval", "jitter", "concurrency", "drift")
 
 
-class Reloader(Collector):
+class Reloader:
     def __init__(
         self, path: Path | None, current: LoadedConfig, apply: Callable[[LoadedConfig], None]
     ) -> None:
@@ -57,17 +54,8 @@ class Reloader(Collector):
             log.info("configuration reloaded from %s", self._path)
             return True, "reloaded"
 
-    def collect(self) -> Iterable[Metric]:
+    def status(self) -> tuple[bool, float]:
+        """Whether the latest reload (or the start) succeeded, and when the configuration in force was
+        loaded: what `exporter.metrics.reload.ReloadCollector` exports."""
         with self._lock:
-            successful, last_success = self._successful, self._last_success
-        ok = GaugeMetricFamily(
-            "intune_exporter_config_last_reload_successful",
-            "1 if the latest configuration reload (or the start) succeeded, 0 if the file in force is older.",
-        )
-        ok.add_metric([], 1.0 if successful else 0.0)
-        when = GaugeMetricFamily(
-            "intune_exporter_config_last_reload_success_timestamp_seconds",
-            "Unix time the configuration in force was loaded.",
-        )
-        when.add_metric([], last_success)
-        yield from (ok, when)
+            return self._successful, self._last_success

@@ -19,6 +19,7 @@ from exporter.metrics.drift import DriftCollector
 from exporter.metrics.endpoints import ExporterCollector
 from exporter.metrics.exposition import SeriesCap
 from exporter.metrics.network_checks import NetworkChecksCollector
+from exporter.metrics.reload import ReloadCollector
 from exporter.plan.builder import probe_settings
 from exporter.plan.proxy_routes import route_plan
 from exporter.plan.targets import PlanHolder, TargetPlan, build_plan, with_extra_hosts
@@ -92,7 +93,7 @@ def serve(loaded: LoadedConfig, listen: str, path: Path | None = None, web: WebC
     registry.register(ExporterCollector(plans, loaded.catalogue, store))
     registry.register(NetworkChecksCollector(plans, store))
     registry.register(DriftCollector(trackers))
-    registry.register(reloader)
+    registry.register(ReloadCollector(reloader.status))
     ProcessCollector(registry=registry)
     server.start()
     plan = plans.current

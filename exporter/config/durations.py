@@ -23,9 +23,17 @@ def parse_duration(text: str) -> float:
     return total
 
 
+_UNITS = (("d", 86400), ("h", 3600), ("m", 60))
+
+
 def format_duration(seconds: float) -> str:
-    if seconds < 1 and seconds != 0:
+    """`seconds` in the largest unit that divides it: 0.25 -> 250ms, 90 -> 90s, 120 -> 2m, 21600 -> 6h."""
+    if 0 < seconds < 1:
         return f"{round(seconds * 1000)}ms"
-    if seconds % 60 == 0 and seconds >= 60:
-        return f"{int(seconds // 60)}m"
-    return f"{seconds:g}s"
+    whole = int(seconds)
+    if whole != seconds or whole == 0:
+        return f"{seconds:g}s"
+    for unit, size in _UNITS:
+        if whole % size == 0:
+            return f"{whole // size}{unit}"
+    return f"{whole}s"

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
+from exporter.metrics import table
 from exporter.reference.tracker import ReferenceTracker
 from exporter.reference.types import FetchFailure
 
@@ -17,37 +18,12 @@ class DriftCollector(Collector):
         self._trackers = trackers
 
     def collect(self) -> Iterable[Metric]:
-        drift = GaugeMetricFamily(
-            "intune_catalogue_drift_entries",
-            "Differences between the catalogue and a reference list, per set, kind and direction "
-            "(added: listed by the reference only; removed: by the catalogue only; changed: attributes).",
-            labels=["source", "set_id", "kind", "direction"],
-        )
-        version = GaugeMetricFamily(
-            "intune_catalogue_reference_version_info",
-            "Always 1: the version of the reference list in use (last good one).",
-            labels=["source", "instance", "version"],
-        )
-        fetched = GaugeMetricFamily(
-            "intune_catalogue_reference_snapshot_timestamp_seconds",
-            "Unix time the reference list in use was fetched.",
-            labels=["source"],
-        )
-        success = GaugeMetricFamily(
-            "intune_catalogue_reference_last_success_timestamp_seconds",
-            "Unix time of the latest successful check of the source, also when the list had not changed.",
-            labels=["source"],
-        )
-        failures = CounterMetricFamily(
-            "intune_catalogue_reference_fetch_failures",
-            "Failed fetches of the source by reason; the last good list stays in use.",
-            labels=["source", "reason"],
-        )
-        invalid = GaugeMetricFamily(
-            "intune_catalogue_reference_invalid_entries",
-            "Entries of the reference list in use that failed validation and are ignored.",
-            labels=["source"],
-        )
+        drift = table.CATALOGUE_DRIFT_ENTRIES.gauge()
+        version = table.REFERENCE_VERSION_INFO.gauge()
+        fetched = table.REFERENCE_SNAPSHOT_TIMESTAMP.gauge()
+        success = table.REFERENCE_LAST_SUCCESS_TIMESTAMP.gauge()
+        failures = table.REFERENCE_FETCH_FAILURES.counter()
+        invalid = table.REFERENCE_INVALID_ENTRIES.gauge()
         for tracker in self._trackers:
             status = tracker.status
             name = status.source

@@ -8,59 +8,26 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
 from exporter import __version__
 from exporter.catalogue import Catalogue
+from exporter.metrics import table
 from exporter.metrics.exposition import Family, RenderedFamily, Row, RowCache, bounded
 from exporter.plan.targets import Membership, PlanHolder, Target, TargetPlan
 from exporter.probes.outcome import Phase
 from exporter.results.store import ResultStore, TargetResult
 
-ENDPOINT_LABELS = ["set_id", "host", "port", "protocol", "path"]
-TLS_LABELS = ["set_id", "host", "port", "path"]
-
-
-_UP = Family(
-    "intune_endpoint_up", "1 if the latest probe of the endpoint succeeded, else 0.", ENDPOINT_LABELS
-)
-_DURATION = Family(
-    "intune_endpoint_probe_duration_seconds",
-    "Duration of each phase of the latest probe.",
-    [*ENDPOINT_LABELS, "phase"],
-)
-_REASON = Family(
-    "intune_endpoint_failure_reason",
-    "1 for the reason the latest probe failed; absent while the endpoint is up.",
-    [*ENDPOINT_LABELS, "reason"],
-)
-_TAKEN = Family(
-    "intune_endpoint_probe_timestamp_seconds",
-    "Unix time the latest probe of the endpoint finished.",
-    ENDPOINT_LABELS,
-)
-_ISSUER = Family(
-    "intune_endpoint_tls_issuer_info",
-    "Issuer and subject of the leaf certificate the endpoint presented.",
-    [*TLS_LABELS, "issuer_cn", "issuer_org", "subject_cn"],
-)
-_NOT_AFTER = Family(
-    "intune_endpoint_tls_cert_not_after_timestamp_seconds",
-    "Expiry (Unix time) of the leaf certificate the endpoint presented.",
-    TLS_LABELS,
-)
-_VERIFIED = Family(
-    "intune_endpoint_tls_verified",
-    "1 if the certificate chain verified against the trust store and matched the host name.",
-    TLS_LABELS,
-)
-_STATUS = Family("intune_endpoint_http_status_code", "HTTP status code of the latest response.", TLS_LABELS)
-_FROM_REFERENCE = Family(
-    "intune_endpoint_drift_target_info",
-    "1 for endpoints probed because reference list `source` adds them (drift.probe_added).",
-    [*ENDPOINT_LABELS, "source"],
-)
+_UP = Family(table.ENDPOINT_UP)
+_DURATION = Family(table.ENDPOINT_PROBE_DURATION)
+_REASON = Family(table.ENDPOINT_FAILURE_REASON)
+_TAKEN = Family(table.ENDPOINT_PROBE_TIMESTAMP)
+_ISSUER = Family(table.ENDPOINT_TLS_ISSUER_INFO)
+_NOT_AFTER = Family(table.ENDPOINT_TLS_CERT_NOT_AFTER)
+_VERIFIED = Family(table.ENDPOINT_TLS_VERIFIED)
+_STATUS = Family(table.ENDPOINT_HTTP_STATUS_CODE)
+_FROM_REFERENCE = Family(table.ENDPOINT_DRIFT_TARGET_INFO)
 _ENDPOINT_FAMILIES = (
     *(_UP, _DURATION, _REASON, _TAKEN, _ISSUER, _NOT_AFTER, _VERIFIED, _STATUS),
     _FROM_REFERENCE,  # after intune_ntp_offset_seconds, which is not per endpoint
@@ -139,30 +106,16 @@ class ExporterCollector(Collector):
             result = results.get(target)
             if result is not None and result.outcome.ntp_offset is not None:
                 offsets[target.host] = result.outcome.ntp_offset
-        ntp = GaugeMetricFamily(
-            "intune_ntp_offset_seconds", "Clock offset of this host against the NTP server.", labels=["host"]
-        )
+        ntp = table.NTP_OFFSET.gauge()
         for host, offset in sorted(offsets.items()):
             ntp.add_metric([host], offset)
         *per_target, from_reference = rendered
         yield from (*per_target, ntp, from_reference)
 
     def _set_metrics(self, plan: TargetPlan, results: dict[Target, TargetResult]) -> Iterator[Metric]:
-        info = GaugeMetricFamily(
-            "intune_endpoint_set_info",
-            "Endpoint sets being probed, with their catalogue attributes.",
-            labels=["set_id", "name", "section", "category", "required"],
-        )
-        ratio = GaugeMetricFamily(
-            "intune_endpoint_set_reachable_ratio",
-            "Share of the set's probed endpoints that are up (0..1).",
-            labels=["set_id"],
-        )
-        unprobed = GaugeMetricFamily(
-            "intune_catalogue_unprobed_wildcards",
-            "Wildcard entries of the set with no representative host, so not probed.",
-            labels=["set_id"],
-        )
+        info = table.ENDPOINT_SET_INFO.gauge()
+        ratio = table.ENDPOINT_SET_REACHABLE_RATIO.gauge()
+        unprobed = table.CATALOGUE_UNPROBED_WILDCARDS.gauge()
         counts: dict[str, list[int]] = {}
         for target, members in plan.targets.items():
             result = results.get(target)
@@ -189,11 +142,7 @@ class ExporterCollector(Collector):
             if endpoint_set.id in counts:
                 ok, total = counts[endpoint_set.id]
                 ratio.add_metric([endpoint_set.id], ok / total)
-        edition = GaugeMetricFamily(
-            "intune_catalogue_edition_info",
-            "Edition of Microsoft's endpoint page the built-in catalogue encodes.",
-            labels=["title", "language", "encoded_on"],
-        )
+        edition = table.CATALOGUE_EDITION_INFO.gauge()
         if self._catalogue.edition is not None:
             e = self._catalogue.edition
             edition.add_metric([e.title, e.language, e.encoded_on], 1.0)
@@ -202,24 +151,16 @@ class ExporterCollector(Collector):
     def _exporter_metrics(
         self, plan: TargetPlan, completed: int, last_duration: float | None, last_finished_at: float | None
     ) -> Iterator[Metric]:
-        build = GaugeMetricFamily(
-            "intune_exporter_build_info", "Version of the exporter; always 1.", labels=["version"]
-        )
+        build = table.EXPORTER_BUILD_INFO.gauge()
         build.add_metric([__version__], 1.0)
-        targets = GaugeMetricFamily(
-            "intune_exporter_targets", "Distinct host/port/protocol targets probed each cycle."
-        )
+        targets = table.EXPORTER_TARGETS.gauge()
         targets.add_metric([], float(len(plan.targets)))
-        cycles = CounterMetricFamily("intune_exporter_cycles", "Probe cycles completed since start.")
+        cycles = table.EXPORTER_CYCLES.counter()
         cycles.add_metric([], float(completed))
         yield from (build, targets, cycles)
         if last_duration is not None and last_finished_at is not None:
-            duration = GaugeMetricFamily(
-                "intune_exporter_cycle_duration_seconds", "Duration of the latest completed probe cycle."
-            )
+            duration = table.EXPORTER_CYCLE_DURATION.gauge()
             duration.add_metric([], last_duration)
-            finished = GaugeMetricFamily(
-                "intune_exporter_last_cycle_timestamp_seconds", "Unix time the latest probe cycle completed."
-            )
+            finished = table.EXPORTER_LAST_CYCLE_TIMESTAMP.gauge()
             finished.add_metric([], last_finished_at)
             yield from (duration, finished)

@@ -25,6 +25,8 @@ from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
 
+from exporter.metrics.table import EXPORTER_SERIES_DROPPED, MetricSpec, MetricType
+
 _format_value: Callable[[float], str] = floatToGoString
 
 log = logging.getLogger(__name__)
@@ -62,12 +64,14 @@ def escape_label_value(value: str) -> str:
 
 
 class Family:
-    """Name, help and label names of a gauge family whose rows are pre-rendered."""
+    """A gauge family whose rows are pre-rendered: its spec (name, help, labels), and the line format."""
 
-    def __init__(self, name: str, documentation: str, labels: Sequence[str]) -> None:
-        self.name = name
-        self.documentation = documentation
-        self.labels = tuple(labels)
+    def __init__(self, spec: MetricSpec) -> None:
+        if spec.type is not MetricType.GAUGE:
+            raise TypeError(f"{spec.name}: pre-rendered families are gauges")
+        self.spec = spec
+        self.name = spec.name
+        self.labels = spec.labels
         # The text format sorts labels by name; precompute where each value goes.
         self._order = sorted(range(len(self.labels)), key=lambda i: self.labels[i])
         self._prefixes = [f'{self.labels[i]}="' for i in self._order]
@@ -92,7 +96,8 @@ class RenderedFamily(Metric):
         counts: list[int],
         samples: Callable[[], list[Sample]],
     ) -> None:
-        super().__init__(family.name, family.documentation, "gauge")
+        super().__init__(family.name, family.spec.help, "gauge")
+        self.spec = family.spec
         self.chunks = chunks
         self.counts = counts
         """Series in each chunk."""
@@ -107,8 +112,7 @@ class RenderedFamily(Metric):
         pass  # Metric.__init__ assigns []: the samples come from `_make_samples`
 
     def header(self) -> str:
-        help_text = self.documentation.replace("\\", r"\\").replace("\n", r"\n")
-        return f"# HELP {self.name} {help_text}\n# TYPE {self.name} gauge\n"
+        return self.spec.header()
 
 
 class RowCache(Generic[Key, Context, Item]):
@@ -205,12 +209,8 @@ class SeriesCap:
     def family(self) -> bytes:
         with self._lock:
             dropped = self._dropped
-        return (
-            "# HELP intune_exporter_series_dropped_total "
-            "Per-endpoint series left out of scrapes by max_series.\n"
-            "# TYPE intune_exporter_series_dropped_total counter\n"
-            f"intune_exporter_series_dropped_total {_format_value(float(dropped))}\n"
-        ).encode()
+        spec = EXPORTER_SERIES_DROPPED
+        return f"{spec.header()}{spec.name} {_format_value(float(dropped))}\n".encode()
 
 
 def _rows(contexts: Mapping[Key, Context], items: Mapping[Key, Item]) -> Iterator[tuple[Key, Context, Item]]:

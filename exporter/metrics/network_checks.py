@@ -5,28 +5,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
 from exporter.catalogue import Flag
-from exporter.metrics.endpoints import TLS_LABELS, TargetRows
+from exporter.metrics import table
+from exporter.metrics.endpoints import TargetRows
 from exporter.metrics.exposition import Family, Row
 from exporter.plan.targets import Membership, Path, PlanHolder, Target
 from exporter.probes.outcome import Reason
 from exporter.results.store import ResultStore, TargetResult
 
-_INTERCEPTED = Family(
-    "intune_endpoint_tls_intercepted",
-    "1 if the certificate presented does not chain to the public roots, or comes from a known "
-    "inspection issuer: TLS inspection. inspection_supported: does the page allow it here.",
-    [*TLS_LABELS, "inspection_supported"],
-)
-_RANGES = Family(
-    "intune_endpoint_http_range_supported",
-    "1 if a Range: bytes=0-0 request got 206 Partial Content, 0 if the whole body came back "
-    "(a proxy stripped the range). Only for endpoints the page says need byte ranges.",
-    TLS_LABELS,
-)
+_INTERCEPTED = Family(table.ENDPOINT_TLS_INTERCEPTED)
+_RANGES = Family(table.ENDPOINT_HTTP_RANGE_SUPPORTED)
 
 
 def _checks_row(target: Target, members: list[Membership], result: TargetResult) -> Row:
@@ -72,20 +63,10 @@ class NetworkChecksCollector(Collector):
                         anonymous[key] = 0.0
                     elif outcome.ok:
                         anonymous.setdefault(key, 1.0)
-        unauthenticated = GaugeMetricFamily(
-            "intune_endpoint_proxy_unauthenticated_access",
-            "For hosts the page says need unauthenticated proxy access: 1 if the proxy let a request without "
-            "credentials through, 0 if it answered 407 Proxy Authentication Required.",
-            labels=["set_id", "host"],
-        )
+        unauthenticated = table.ENDPOINT_PROXY_UNAUTHENTICATED_ACCESS.gauge()
         for (set_id, host), value in sorted(anonymous.items()):
             unauthenticated.add_metric([set_id, host], value)
-        in_ranges = GaugeMetricFamily(
-            "intune_endpoint_dns_answer_in_published_ranges",
-            "For sets with published CIDRs: 1 if every address the host resolves to lies inside them, "
-            "0 if an IP-allowlist firewall would block some (they are logged).",
-            labels=["set_id", "host"],
-        )
+        in_ranges = table.ENDPOINT_DNS_ANSWER_IN_PUBLISHED_RANGES.gauge()
         for (set_id, host), outside in sorted(self._store.range_checks().items()):
             in_ranges.add_metric([set_id, host], 0.0 if outside else 1.0)
         yield from (intercepted, ranges, unauthenticated, in_ranges)

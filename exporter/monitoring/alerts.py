@@ -15,6 +15,25 @@ from typing import Any
 import yaml
 
 from exporter.catalogue import Catalogue, EndpointSet, Flag, entry_flags, load_builtin
+from exporter.config.durations import format_duration
+from exporter.metrics.table import (
+    CATALOGUE_DRIFT_ENTRIES,
+    ENDPOINT_DNS_ANSWER_IN_PUBLISHED_RANGES,
+    ENDPOINT_DRIFT_TARGET_INFO,
+    ENDPOINT_FAILURE_REASON,
+    ENDPOINT_HTTP_RANGE_SUPPORTED,
+    ENDPOINT_PROXY_UNAUTHENTICATED_ACCESS,
+    ENDPOINT_SET_INFO,
+    ENDPOINT_TLS_INTERCEPTED,
+    ENDPOINT_TLS_ISSUER_INFO,
+    ENDPOINT_UP,
+    EXPORTER_CYCLE_DURATION,
+    EXPORTER_LAST_CYCLE_TIMESTAMP,
+    NTP_OFFSET,
+    REFERENCE_FETCH_FAILURES,
+    REFERENCE_LAST_SUCCESS_TIMESTAMP,
+    REFERENCE_SNAPSHOT_TIMESTAMP,
+)
 from exporter.monitoring.thresholds import MonitoringSettings
 
 HEADER = (
@@ -37,17 +56,6 @@ HOST_PORT = (
     "{{ $e.Labels.host }}:{{ $e.Labels.port }}"
     '{{ if ne $e.Labels.path "direct" }} via {{ $e.Labels.path }}{{ end }}'
 )
-
-
-def _duration(seconds: float) -> str:
-    """Prometheus-style duration: 60 -> 1m, 21600 -> 6h."""
-    whole = int(seconds)
-    if whole != seconds or whole == 0:
-        return f"{seconds:g}s"
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if whole % size == 0:
-            return f"{whole // size}{unit}"
-    return f"{whole}s"
 
 
 def _description(*lines: str) -> str:
@@ -86,8 +94,8 @@ class _Builder:
     def catalogue_up(self) -> str:
         """The endpoints devices use: direct and proxied paths, without the hosts only a reference adds."""
         return (
-            f"intune_endpoint_up{self.sel(PATHS)}\n"
-            f"    unless ignoring (source) intune_endpoint_drift_target_info{self.sel()}"
+            f"{ENDPOINT_UP.name}{self.sel(PATHS)}\n"
+            f"    unless ignoring (source) {ENDPOINT_DRIFT_TARGET_INFO.name}{self.sel()}"
         )
 
     # ------------------------------------------------------------------ template pieces
@@ -118,8 +126,8 @@ class _Builder:
         """The failing endpoints of the alert's set, with their reasons."""
         selector, args = self.query_selector(["set_id"], *extra)
         query = (
-            f"intune_endpoint_failure_reason{selector} unless ignoring (source, reason) "
-            f"intune_endpoint_drift_target_info{self.format_sel()}"
+            f"{ENDPOINT_FAILURE_REASON.name}{selector} unless ignoring (source, reason) "
+            f"{ENDPOINT_DRIFT_TARGET_INFO.name}{self.format_sel()}"
         )
         return self.listing(query, args, FAILURE, ["host", "port", "protocol", "path"])
 
@@ -181,7 +189,7 @@ class _Builder:
                 "expr": (
                     f"intune:endpoint_set_up:ratio{self.sel()}\n"
                     f"* on ({self.by_set('set_id')}) group_left (name)\n"
-                    "intune_endpoint_set_info" + self.sel('required="true"')
+                    f"{ENDPOINT_SET_INFO.name}" + self.sel('required="true"')
                 ),
             },
         ]
@@ -194,7 +202,7 @@ class _Builder:
             (
                 "intune:endpoint_set_down:count" + self.sel(f'set_id=~"{critical}"') + "\n"
                 f"* on ({self.by_set('set_id')}) group_left (name)\n"
-                f"intune_endpoint_set_info{self.sel()}\n"
+                f"{ENDPOINT_SET_INFO.name}{self.sel()}\n"
                 "> 0"
             ),
             s.down_for,
@@ -255,14 +263,14 @@ class _Builder:
         tls_selector, tls_args = self.query_selector(set_args)
         intercepted_selector, intercepted_args = self.query_selector(set_args, 'inspection_supported="false"')
         tls_query = (
-            f"intune_endpoint_tls_issuer_info{tls_selector} and on (set_id, host, port, path) "
-            f"(intune_endpoint_tls_intercepted{intercepted_selector} == 1)"
+            f"{ENDPOINT_TLS_ISSUER_INFO.name}{tls_selector} and on (set_id, host, port, path) "
+            f"({ENDPOINT_TLS_INTERCEPTED.name}{intercepted_selector} == 1)"
         )
         tls = self.alert(
             "IntuneTLSInspectionUnsupported",
             (
                 f"count by ({per_set}) (\n"
-                "  intune_endpoint_tls_intercepted" + self.sel('inspection_supported="false"') + " == 1\n"
+                f"  {ENDPOINT_TLS_INTERCEPTED.name}" + self.sel('inspection_supported="false"') + " == 1\n"
                 ")"
             ),
             s.degraded_for,
@@ -289,7 +297,7 @@ class _Builder:
         unauth_selector, unauth_args = self.query_selector(set_args)
         unauthenticated = self.alert(
             "IntuneProxyUnauthenticatedAccessMissing",
-            f"count by ({per_set}) (\n  intune_endpoint_proxy_unauthenticated_access{self.sel()} == 0\n)",
+            f"count by ({per_set}) (\n  {ENDPOINT_PROXY_UNAUTHENTICATED_ACCESS.name}{self.sel()} == 0\n)",
             s.degraded_for,
             WARNING,
             "The proxy demands credentials for Intune hosts of set {{ $labels.set_id }} "
@@ -298,7 +306,7 @@ class _Builder:
                 "The proxy answers 407 Proxy Authentication Required to requests without credentials for "
                 "{{ $value }} host(s) of set {{ $labels.set_id }} " + WHERE + ":",
                 *self.listing(
-                    f"intune_endpoint_proxy_unauthenticated_access{unauth_selector} == 0",
+                    f"{ENDPOINT_PROXY_UNAUTHENTICATED_ACCESS.name}{unauth_selector} == 0",
                     unauth_args,
                     "{{ $e.Labels.host }}",
                     ["host"],
@@ -313,7 +321,7 @@ class _Builder:
         range_selector, range_args = self.query_selector(set_args)
         ranges = self.alert(
             "IntuneByteRangesStripped",
-            f"count by ({per_set}) (\n  intune_endpoint_http_range_supported{self.sel()} == 0\n)",
+            f"count by ({per_set}) (\n  {ENDPOINT_HTTP_RANGE_SUPPORTED.name}{self.sel()} == 0\n)",
             s.degraded_for,
             WARNING,
             "Byte-range requests to Intune endpoints of set {{ $labels.set_id }} come back whole "
@@ -322,7 +330,7 @@ class _Builder:
                 "A Range request to {{ $value }} endpoint(s) of set {{ $labels.set_id }} returned the whole "
                 "body instead of 206 Partial Content " + WHERE + ":",
                 *self.listing(
-                    f"intune_endpoint_http_range_supported{range_selector} == 0",
+                    f"{ENDPOINT_HTTP_RANGE_SUPPORTED.name}{range_selector} == 0",
                     range_args,
                     HOST_PORT,
                     ["host", "port", "path"],
@@ -336,7 +344,7 @@ class _Builder:
         dns_selector, dns_args = self.query_selector(set_args)
         dns = self.alert(
             "IntuneDNSAnswerOutsidePublishedRanges",
-            f"count by ({per_set}) (\n  intune_endpoint_dns_answer_in_published_ranges{self.sel()} == 0\n)",
+            f"count by ({per_set}) (\n  {ENDPOINT_DNS_ANSWER_IN_PUBLISHED_RANGES.name}{self.sel()} == 0\n)",
             s.degraded_for,
             WARNING,
             "Intune hosts of set {{ $labels.set_id }} resolve outside the published IP ranges "
@@ -345,7 +353,7 @@ class _Builder:
                 "{{ $value }} host(s) of set {{ $labels.set_id }} resolve to addresses outside the set's "
                 "published CIDR ranges " + WHERE + ":",
                 *self.listing(
-                    f"intune_endpoint_dns_answer_in_published_ranges{dns_selector} == 0",
+                    f"{ENDPOINT_DNS_ANSWER_IN_PUBLISHED_RANGES.name}{dns_selector} == 0",
                     dns_args,
                     "{{ $e.Labels.host }}",
                     ["host"],
@@ -361,15 +369,16 @@ class _Builder:
 
         offset = self.alert(
             "IntuneNTPOffsetTooLarge",
-            f"abs(intune_ntp_offset_seconds{self.sel()}) > {s.ntp_max_offset_seconds:g}",
+            f"abs({NTP_OFFSET.name}{self.sel()}) > {s.ntp_max_offset_seconds:g}",
             s.degraded_for,
             WARNING,
             "The clock of {{ $labels.instance }} is off from NTP server {{ $labels.host }}",
             "The clock of the machine running the exporter ({{ $labels.instance }}) differs by "
             "{{ $value | humanizeDuration }} from NTP server {{ $labels.host }} (threshold "
-            f"{_duration(s.ntp_max_offset_seconds)}). Devices that take their time from the same source are "
-            "off too, and skewed clocks break Autopilot provisioning, sign-in tokens and certificate checks. "
-            "The exporter's own probe timestamps and certificate checks are skewed as well.",
+            f"{format_duration(s.ntp_max_offset_seconds)}). Devices that take their time from the same "
+            "source are off too, and skewed clocks break Autopilot provisioning, sign-in tokens and "
+            "certificate checks. The exporter's own probe timestamps and certificate checks are skewed as "
+            "well.",
         )
 
         ntp_selector, ntp_args = self.query_selector(["set_id", "host"])
@@ -377,7 +386,7 @@ class _Builder:
         ntp = self.alert(
             "IntuneNTPUnreachable",
             f"max by ({self.by_set('set_id', 'host')}) "
-            "(intune_endpoint_up" + self.sel(f'set_id=~"{ntp_sets}"') + ") == 0",
+            f"({ENDPOINT_UP.name}" + self.sel(f'set_id=~"{ntp_sets}"') + ") == 0",
             s.degraded_for,
             WARNING,
             "NTP server {{ $labels.host }} (set {{ $labels.set_id }}) is unreachable "
@@ -385,7 +394,7 @@ class _Builder:
             _description(
                 "NTP server {{ $labels.host }} of set {{ $labels.set_id }} does not answer " + WHERE + ":",
                 *self.listing(
-                    f"intune_endpoint_failure_reason{ntp_selector}",
+                    f"{ENDPOINT_FAILURE_REASON.name}{ntp_selector}",
                     ntp_args,
                     FAILURE,
                     ["port", "protocol", "path"],
@@ -404,7 +413,7 @@ class _Builder:
             "IntuneCatalogueDriftAdded",
             (
                 f"sum by ({self.by_set('source', 'set_id')}) (\n"
-                "  intune_catalogue_drift_entries" + self.sel('direction="added"') + "\n"
+                f"  {CATALOGUE_DRIFT_ENTRIES.name}" + self.sel('direction="added"') + "\n"
                 ") > 0"
             ),
             s.drift_for,
@@ -415,7 +424,7 @@ class _Builder:
                 "Reference list {{ $labels.source }} lists {{ $value }} entries for set {{ $labels.set_id }} "
                 "that the probed catalogue lacks:",
                 *self.listing(
-                    f"intune_catalogue_drift_entries{drift_selector}",
+                    f"{CATALOGUE_DRIFT_ENTRIES.name}{drift_selector}",
                     drift_args,
                     "{{ $e.Value }} {{ $e.Labels.kind }}",
                     ["kind"],
@@ -433,16 +442,16 @@ class _Builder:
             "IntuneReferenceFetchFailing",
             (
                 f"max by ({per_source}) (\n"
-                "  time() - intune_catalogue_reference_last_success_timestamp_seconds"
+                f"  time() - {REFERENCE_LAST_SUCCESS_TIMESTAMP.name}"
                 f"{self.sel()} > {stale}\n"
                 ")\n"
                 "or\n"
                 f"(\n"
-                f"  sum by ({per_source}) (intune_catalogue_reference_fetch_failures_total{self.sel()}) > 0\n"
+                f"  sum by ({per_source}) ({REFERENCE_FETCH_FAILURES.name}{self.sel()}) > 0\n"
                 f"  unless on ({per_source})\n"
-                f"  intune_catalogue_reference_last_success_timestamp_seconds{self.sel()}\n"
+                f"  {REFERENCE_LAST_SUCCESS_TIMESTAMP.name}{self.sel()}\n"
                 f"  unless on ({per_source})\n"
-                "  (time() - intune_catalogue_reference_snapshot_timestamp_seconds"
+                f"  (time() - {REFERENCE_SNAPSHOT_TIMESTAMP.name}"
                 f"{self.sel()} <= {stale})\n"
                 ")"
             ),
@@ -451,10 +460,10 @@ class _Builder:
             "Reference list {{ $labels.source }} cannot be fetched ({{ $labels.instance }})",
             _description(
                 "Reference list {{ $labels.source }} has not been checked successfully for more than "
-                f"{_duration(s.reference_stale_seconds)}, or not since the exporter started while the list "
-                "in use is older than that or missing. Failures since start:",
+                f"{format_duration(s.reference_stale_seconds)}, or not since the exporter started while the "
+                "list in use is older than that or missing. Failures since start:",
                 *self.listing(
-                    f"intune_catalogue_reference_fetch_failures_total{failures_selector} > 0",
+                    f"{REFERENCE_FETCH_FAILURES.name}{failures_selector} > 0",
                     failures_args,
                     "{{ $e.Labels.reason }} {{ $e.Value }}",
                     ["reason"],
@@ -482,23 +491,24 @@ class _Builder:
         stalled_after = s.stalled_intervals * s.probe_interval_seconds
         stalled = self.alert(
             "IntuneEndpointExporterStalled",
-            f"time() - intune_exporter_last_cycle_timestamp_seconds{self.sel()} > {stalled_after:g}",
+            f"time() - {EXPORTER_LAST_CYCLE_TIMESTAMP.name}{self.sel()} > {stalled_after:g}",
             s.exporter_down_for,
             CRITICAL,
             "The Intune endpoint exporter has stopped probing ({{ $labels.instance }})",
             "No probe cycle of {{ $labels.instance }} has completed for {{ $value | humanizeDuration }} "
-            f"(expected every {_duration(s.probe_interval_seconds)}): its results are stale, so a blocked "
-            "endpoint goes unnoticed until enrollment, check-in or app installs fail.",
+            f"(expected every {format_duration(s.probe_interval_seconds)}): its results are stale, so a "
+            "blocked endpoint goes unnoticed until enrollment, check-in or app installs fail.",
         )
         slow_after = s.cycle_slow_ratio * s.probe_interval_seconds
         slow = self.alert(
             "IntuneEndpointExporterSlowCycles",
-            f"intune_exporter_cycle_duration_seconds{self.sel()} > {slow_after:g}",
+            f"{EXPORTER_CYCLE_DURATION.name}{self.sel()} > {slow_after:g}",
             s.degraded_for,
             WARNING,
             "Probe cycles of the Intune endpoint exporter are slow ({{ $labels.instance }})",
             "The latest probe cycle of {{ $labels.instance }} took {{ $value | humanizeDuration }}, more "
-            f"than {_duration(slow_after)} (the probe interval is {_duration(s.probe_interval_seconds)}): "
+            f"than {format_duration(slow_after)} (the probe interval is "
+            f"{format_duration(s.probe_interval_seconds)}): "
             "results lag behind and outages are seen late. Usually many endpoints time out; check the "
             "timeouts and concurrency.",
         )
@@ -506,7 +516,7 @@ class _Builder:
         errors = self.alert(
             "IntuneEndpointProbeErrors",
             f"count by ({self.by}) (\n"
-            "  intune_endpoint_failure_reason" + self.sel('reason="probe_error"') + " == 1\n"
+            f"  {ENDPOINT_FAILURE_REASON.name}" + self.sel('reason="probe_error"') + " == 1\n"
             ")",
             s.degraded_for,
             WARNING,
@@ -515,7 +525,7 @@ class _Builder:
                 "{{ $value }} probe(s) of {{ $labels.instance }} end with reason probe_error, a bug in the "
                 "exporter:",
                 *self.listing(
-                    f"intune_endpoint_failure_reason{error_selector}",
+                    f"{ENDPOINT_FAILURE_REASON.name}{error_selector}",
                     error_args,
                     "set {{ $e.Labels.set_id }} " + ENDPOINT,
                     ["set_id", "host", "port", "protocol", "path"],

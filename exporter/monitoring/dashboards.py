@@ -4,10 +4,7 @@
 `markdown` writes docs/dashboards.md from the same panels. Every panel reads Prometheus through the
 `${datasource}` variable and selects the exporter with `settings.dashboard_selector` (the `job` and `site`
 variables) and, for series per endpoint set, `set_id=~"$set"`. Raw metrics only: no recording rules needed.
-
-For tests against a real Prometheus, `panel_queries` lists a dashboard's PromQL (after substituting the
-variables they are plain PromQL) and `variable_queries` its `label_values(...)` variable queries, which are
-Grafana syntax; `label_values_parts` splits one into the series selector and the label name.
+Metric names come from the metric table (`exporter.metrics.table`).
 """
 
 from __future__ import annotations
@@ -18,6 +15,43 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from exporter.metrics.table import (
+    CATALOGUE_DRIFT_ENTRIES,
+    CATALOGUE_EDITION_INFO,
+    CATALOGUE_UNPROBED_WILDCARDS,
+    ENDPOINT_DNS_ANSWER_IN_PUBLISHED_RANGES,
+    ENDPOINT_DRIFT_TARGET_INFO,
+    ENDPOINT_FAILURE_REASON,
+    ENDPOINT_HTTP_RANGE_SUPPORTED,
+    ENDPOINT_HTTP_STATUS_CODE,
+    ENDPOINT_PROBE_DURATION,
+    ENDPOINT_PROBE_TIMESTAMP,
+    ENDPOINT_PROXY_UNAUTHENTICATED_ACCESS,
+    ENDPOINT_SET_INFO,
+    ENDPOINT_SET_REACHABLE_RATIO,
+    ENDPOINT_TLS_CERT_NOT_AFTER,
+    ENDPOINT_TLS_INTERCEPTED,
+    ENDPOINT_TLS_ISSUER_INFO,
+    ENDPOINT_TLS_VERIFIED,
+    ENDPOINT_UP,
+    EXPORTER_BUILD_INFO,
+    EXPORTER_CYCLE_DURATION,
+    EXPORTER_CYCLES,
+    EXPORTER_LAST_CYCLE_TIMESTAMP,
+    EXPORTER_TARGETS,
+    NTP_OFFSET,
+    PROCESS_CPU_SECONDS,
+    PROCESS_MAX_FDS,
+    PROCESS_OPEN_FDS,
+    PROCESS_RESIDENT_MEMORY,
+    PROCESS_START_TIME,
+    PROCESS_VIRTUAL_MEMORY,
+    REFERENCE_FETCH_FAILURES,
+    REFERENCE_INVALID_ENTRIES,
+    REFERENCE_LAST_SUCCESS_TIMESTAMP,
+    REFERENCE_SNAPSHOT_TIMESTAMP,
+    REFERENCE_VERSION_INFO,
+)
 from exporter.monitoring.thresholds import MonitoringSettings
 
 Json = dict[str, Any]
@@ -80,7 +114,7 @@ class Select:
 
     def with_set(self, expr: str, labels: str = "name") -> str:
         """`expr` with the endpoint set's catalogue attributes (`labels`) from `intune_endpoint_set_info`."""
-        info = self.per_set("intune_endpoint_set_info")
+        info = self.per_set(ENDPOINT_SET_INFO.name)
         return f"{grouped(expr)} * {self.on('set_id')} group_left ({labels}) {info}"
 
 
@@ -389,18 +423,18 @@ def variables() -> list[Json]:
     }
     return [
         datasource,
-        query_variable("job", "Job", "label_values(intune_exporter_build_info, job)", multi=False),
+        query_variable("job", "Job", f"label_values({EXPORTER_BUILD_INFO.name}, job)", multi=False),
         query_variable(
             "site",
             "Site",
-            'label_values(intune_exporter_build_info{job=~"$job"}, site)',
+            f'label_values({EXPORTER_BUILD_INFO.name}{{job=~"$job"}}, site)',
             multi=True,
             all_value=".*",
         ),
         query_variable(
             "set",
             "Endpoint set",
-            'label_values(intune_endpoint_set_info{job=~"$job"}, set_id)',
+            f'label_values({ENDPOINT_SET_INFO.name}{{job=~"$job"}}, set_id)',
             multi=True,
             all_value=".*",
         ),
@@ -464,17 +498,17 @@ def dashboard(
 
 def overview(settings: MonitoringSettings) -> Json:
     q = Select.of(settings)
-    ratio = q.per_set("intune_endpoint_set_reachable_ratio")
-    up = q.per_set("intune_endpoint_up")
-    failing = q.per_set("intune_endpoint_failure_reason") + " == 1"
+    ratio = q.per_set(ENDPOINT_SET_REACHABLE_RATIO.name)
+    up = q.per_set(ENDPOINT_UP.name)
+    failing = q.per_set(ENDPOINT_FAILURE_REASON.name) + " == 1"
     interval = settings.probe_interval_seconds
 
     def failing_sets(required: str) -> str:
-        info = q.per_set("intune_endpoint_set_info", f'required="{required}"')
+        info = q.per_set(ENDPOINT_SET_INFO.name, f'required="{required}"')
         return count_or_zero(f"count by (set_id) ({ratio} < 1 and {q.on('set_id')} {info})")
 
     def set_cells(required: str) -> str:
-        info = q.per_set("intune_endpoint_set_info", f'required="{required}"')
+        info = q.per_set(ENDPOINT_SET_INFO.name, f'required="{required}"')
         joined = f"{ratio} * {q.on('set_id')} group_left (name) {info}"
         return f"min by (set_id, name) (({joined}) or {q.on('set_id')} (-1 * {info}))"
 
@@ -518,7 +552,7 @@ def overview(settings: MonitoringSettings) -> Json:
             "Last probe cycle",
             "Time since the stalest selected exporter completed a probe cycle. Results older than a few "
             "intervals are not current: see the exporter dashboard.",
-            [Query(f"time() - min({q('intune_exporter_last_cycle_timestamp_seconds')})")],
+            [Query(f"time() - min({q(EXPORTER_LAST_CYCLE_TIMESTAMP.name)})")],
             unit="s",
             steps=(("green", None), ("orange", 2 * interval), ("red", 5 * interval)),
         ),
@@ -589,9 +623,9 @@ PHASES = {
 
 def latency(settings: MonitoringSettings) -> Json:
     q = Select.of(settings)
-    duration = q.per_set("intune_endpoint_probe_duration_seconds")
-    status = q.per_set("intune_endpoint_http_status_code")
-    days_left = f"({q.per_set('intune_endpoint_tls_cert_not_after_timestamp_seconds')} - time()) / 86400"
+    duration = q.per_set(ENDPOINT_PROBE_DURATION.name)
+    status = q.per_set(ENDPOINT_HTTP_STATUS_CODE.name)
+    days_left = f"({q.per_set(ENDPOINT_TLS_CERT_NOT_AFTER.name)} - time()) / 86400"
     expiry: tuple[Step, ...] = (
         ("red", None),
         ("orange", settings.tls_cert_critical_days),
@@ -599,7 +633,7 @@ def latency(settings: MonitoringSettings) -> Json:
     )
 
     def spread(phase: str, title: str, width: int) -> Json:
-        phased = distinct_endpoints(q.per_set("intune_endpoint_probe_duration_seconds", f'phase="{phase}"'))
+        phased = distinct_endpoints(q.per_set(ENDPOINT_PROBE_DURATION.name, f'phase="{phase}"'))
         return timeseries(
             title,
             f"The {phase} phase across the selected endpoints at each cycle: median, 90th percentile and "
@@ -699,18 +733,18 @@ def latency(settings: MonitoringSettings) -> Json:
 
 def network(settings: MonitoringSettings) -> Json:
     q = Select.of(settings)
-    intercepted = q.per_set("intune_endpoint_tls_intercepted")
-    unsupported = q.per_set("intune_endpoint_tls_intercepted", 'inspection_supported="false"')
-    issuer = q.per_set("intune_endpoint_tls_issuer_info")
-    verified = q.per_set("intune_endpoint_tls_verified")
-    anonymous = q.per_set("intune_endpoint_proxy_unauthenticated_access")
-    ranges = q.per_set("intune_endpoint_http_range_supported")
-    published = q.per_set("intune_endpoint_dns_answer_in_published_ranges")
-    up = q.per_set("intune_endpoint_up")
-    failing = q.per_set("intune_endpoint_failure_reason") + " == 1"
-    duration = q.per_set("intune_endpoint_probe_duration_seconds")
-    direct = q.per_set("intune_endpoint_up", 'path="direct"')
-    proxied = q.per_set("intune_endpoint_up", 'path="proxy"')
+    intercepted = q.per_set(ENDPOINT_TLS_INTERCEPTED.name)
+    unsupported = q.per_set(ENDPOINT_TLS_INTERCEPTED.name, 'inspection_supported="false"')
+    issuer = q.per_set(ENDPOINT_TLS_ISSUER_INFO.name)
+    verified = q.per_set(ENDPOINT_TLS_VERIFIED.name)
+    anonymous = q.per_set(ENDPOINT_PROXY_UNAUTHENTICATED_ACCESS.name)
+    ranges = q.per_set(ENDPOINT_HTTP_RANGE_SUPPORTED.name)
+    published = q.per_set(ENDPOINT_DNS_ANSWER_IN_PUBLISHED_RANGES.name)
+    up = q.per_set(ENDPOINT_UP.name)
+    failing = q.per_set(ENDPOINT_FAILURE_REASON.name) + " == 1"
+    duration = q.per_set(ENDPOINT_PROBE_DURATION.name)
+    direct = q.per_set(ENDPOINT_UP.name, 'path="direct"')
+    proxied = q.per_set(ENDPOINT_UP.name, 'path="proxy"')
     offset = settings.ntp_max_offset_seconds
 
     def how_many(expr: str) -> str:
@@ -827,7 +861,7 @@ def network(settings: MonitoringSettings) -> Json:
             f"This machine's clock against each NTP server (positive: the server is ahead). Beyond "
             f"{offset:g} s (dashed), token and certificate checks start failing on devices with the same "
             "drift.",
-            [Query(q("intune_ntp_offset_seconds"), "{{host}} {{instance}}")],
+            [Query(q(NTP_OFFSET.name), "{{host}} {{instance}}")],
             unit="s",
             steps=(("red", None), ("green", -offset), ("red", offset)),
             threshold_lines=True,
@@ -880,17 +914,17 @@ def network(settings: MonitoringSettings) -> Json:
 
 def drift(settings: MonitoringSettings) -> Json:
     q = Select.of(settings)
-    entries = q.per_set("intune_catalogue_drift_entries")
+    entries = q.per_set(CATALOGUE_DRIFT_ENTRIES.name)
     per_kind = f"max by (source, set_id, kind, direction) ({entries})"
-    failures = q("intune_catalogue_reference_fetch_failures_total")
-    last_success = q("intune_catalogue_reference_last_success_timestamp_seconds")
-    drift_targets = q.per_set("intune_endpoint_drift_target_info")
-    up = q.per_set("intune_endpoint_up")
+    failures = q(REFERENCE_FETCH_FAILURES.name)
+    last_success = q(REFERENCE_LAST_SUCCESS_TIMESTAMP.name)
+    drift_targets = q.per_set(ENDPOINT_DRIFT_TARGET_INFO.name)
+    up = q.per_set(ENDPOINT_UP.name)
     stale = settings.reference_stale_seconds
     freshness: tuple[Step, ...] = (("green", None), ("orange", stale / 2), ("red", stale))
 
     def total(direction: str) -> str:
-        selected = q.per_set("intune_catalogue_drift_entries", f'direction="{direction}"')
+        selected = q.per_set(CATALOGUE_DRIFT_ENTRIES.name, f'direction="{direction}"')
         return f"sum(max by (source, set_id, kind) ({selected})) or vector(0)"
 
     panels = [
@@ -918,7 +952,7 @@ def drift(settings: MonitoringSettings) -> Json:
         stat(
             "Invalid entries",
             "Entries of the reference lists that failed validation and are ignored.",
-            [Query(f"sum(max by (source) ({q('intune_catalogue_reference_invalid_entries')})) or vector(0)")],
+            [Query(f"sum(max by (source) ({q(REFERENCE_INVALID_ENTRIES.name)})) or vector(0)")],
             steps=(("green", None), ("orange", 1)),
         ),
         stat(
@@ -959,8 +993,8 @@ def drift(settings: MonitoringSettings) -> Json:
             "Each source's list in use (the last good one): its version and how long ago it was fetched. "
             "An old list is normal when nothing changed. The web service instance shows as "
             "exported_instance: Prometheus renames the exporter's instance label.",
-            f"{q('intune_catalogue_reference_version_info')} * {q.on('source')} "
-            f"(time() - {q('intune_catalogue_reference_snapshot_timestamp_seconds')})",
+            f"{q(REFERENCE_VERSION_INFO.name)} * {q.on('source')} "
+            f"(time() - {q(REFERENCE_SNAPSHOT_TIMESTAMP.name)})",
             columns=("source", "version", "exported_instance", *WHERE),
             value="Age",
             w=16,
@@ -1004,7 +1038,7 @@ def drift(settings: MonitoringSettings) -> Json:
         table(
             "Catalogue edition",
             "The edition of Microsoft's endpoint page that each exporter's built-in catalogue encodes.",
-            q("intune_catalogue_edition_info"),
+            q(CATALOGUE_EDITION_INFO.name),
             columns=("title", "encoded_on", "language", *WHERE),
             value=None,
             w=16,
@@ -1048,9 +1082,9 @@ def exporter(settings: MonitoringSettings) -> Json:
     q = Select.of(settings)
     interval = settings.probe_interval_seconds
     slow = interval * settings.cycle_slow_ratio
-    probe_errors = q.per_set("intune_endpoint_failure_reason", 'reason="probe_error"') + " == 1"
-    unprobed = q.per_set("intune_catalogue_unprobed_wildcards")
-    cycle = q("intune_exporter_cycle_duration_seconds")
+    probe_errors = q.per_set(ENDPOINT_FAILURE_REASON.name, 'reason="probe_error"') + " == 1"
+    unprobed = q.per_set(CATALOGUE_UNPROBED_WILDCARDS.name)
+    cycle = q(EXPORTER_CYCLE_DURATION.name)
     age: tuple[Step, ...] = (("green", None), ("orange", 2 * interval), ("red", 5 * interval))
 
     panels = [
@@ -1076,14 +1110,14 @@ def exporter(settings: MonitoringSettings) -> Json:
         stat(
             "Oldest probe result",
             "Age of the oldest endpoint result shown; it should stay near the probe interval.",
-            [Query(f"time() - min({q.per_set('intune_endpoint_probe_timestamp_seconds')})")],
+            [Query(f"time() - min({q.per_set(ENDPOINT_PROBE_TIMESTAMP.name)})")],
             unit="s",
             steps=age,
         ),
         stat(
             "Targets",
             "Distinct host/port/protocol targets probed each cycle, summed over the selected exporters.",
-            [Query(f"sum({q('intune_exporter_targets')})")],
+            [Query(f"sum({q(EXPORTER_TARGETS.name)})")],
             steps=(("blue", None),),
         ),
         stat(
@@ -1113,12 +1147,12 @@ def exporter(settings: MonitoringSettings) -> Json:
             "Probe cycles per minute",
             f"Completed cycles per minute, {60 / interval:g} at a {interval:g} s interval. Zero while "
             "scrapes succeed: the scheduler is stuck.",
-            [Query(f"rate({q('intune_exporter_cycles_total')}[$__rate_interval]) * 60", "{{instance}}")],
+            [Query(f"rate({q(EXPORTER_CYCLES.name)}[$__rate_interval]) * 60", "{{instance}}")],
         ),
         timeseries(
             "Targets probed",
             "Targets per cycle; changes with the configuration, the catalogue and drift targets.",
-            [Query(q("intune_exporter_targets"), "{{instance}}")],
+            [Query(q(EXPORTER_TARGETS.name), "{{instance}}")],
         ),
         state_timeline(
             "Scrapes",
@@ -1149,7 +1183,7 @@ def exporter(settings: MonitoringSettings) -> Json:
         table(
             "Build",
             "Version and uptime of each exporter.",
-            f"{q('intune_exporter_build_info')} * {q.on()} (time() - {q('process_start_time_seconds')})",
+            f"{q(EXPORTER_BUILD_INFO.name)} * {q.on()} (time() - {q(PROCESS_START_TIME.name)})",
             columns=("instance", "site", "version"),
             value="Uptime",
             h=6,
@@ -1160,8 +1194,8 @@ def exporter(settings: MonitoringSettings) -> Json:
             "Memory",
             "Resident and virtual memory of each exporter process.",
             [
-                Query(q("process_resident_memory_bytes"), "{{instance}} resident"),
-                Query(q("process_virtual_memory_bytes"), "{{instance}} virtual"),
+                Query(q(PROCESS_RESIDENT_MEMORY.name), "{{instance}} resident"),
+                Query(q(PROCESS_VIRTUAL_MEMORY.name), "{{instance}} virtual"),
             ],
             w=8,
             unit="bytes",
@@ -1169,14 +1203,14 @@ def exporter(settings: MonitoringSettings) -> Json:
         timeseries(
             "CPU",
             "CPU used by each exporter process (1 = one core).",
-            [Query(f"rate({q('process_cpu_seconds_total')}[$__rate_interval])", "{{instance}}")],
+            [Query(f"rate({q(PROCESS_CPU_SECONDS.name)}[$__rate_interval])", "{{instance}}")],
             w=8,
             unit="percentunit",
         ),
         timeseries(
             "File descriptors",
             "Open file descriptors as a share of the limit; every probe opens a socket.",
-            [Query(f"{q('process_open_fds')} / {q('process_max_fds')}", "{{instance}}")],
+            [Query(f"{q(PROCESS_OPEN_FDS.name)} / {q(PROCESS_MAX_FDS.name)}", "{{instance}}")],
             w=8,
             unit="percentunit",
             steps=(("green", None), ("red", 0.8)),
@@ -1211,29 +1245,6 @@ def panels_of(dashboard: Mapping[str, Any]) -> Iterator[Json]:
     for item in dashboard.get("panels", []):
         yield item
         yield from item.get("panels", [])
-
-
-def panel_queries(dashboard: Mapping[str, Any]) -> list[str]:
-    """The PromQL of every panel target, in panel order. Variables to substitute: `$job`, `$site`, `$set`,
-    `$__rate_interval`, `$__range`."""
-    return [target["expr"] for item in panels_of(dashboard) for target in item.get("targets", [])]
-
-
-def variable_queries(dashboard: Mapping[str, Any]) -> list[str]:
-    """The Grafana `label_values(...)` queries of the variables: not PromQL, see `label_values_parts`."""
-    return [variable["query"] for variable in dashboard["templating"]["list"] if variable["type"] == "query"]
-
-
-LABEL_VALUES = re.compile(r"label_values\(\s*(?:(?P<selector>.+?)\s*,\s*)?(?P<label>[a-zA-Z_]\w*)\s*\)")
-
-
-def label_values_parts(query: str) -> tuple[str | None, str]:
-    """`label_values(selector, label)` -> (selector or None, label): the `match[]` and label name of
-    Prometheus's `/api/v1/label/<label>/values`."""
-    match = LABEL_VALUES.fullmatch(query.strip())
-    if match is None:
-        raise ValueError(f"not a label_values query: {query}")
-    return match["selector"], match["label"]
 
 
 # docs/dashboards.md

@@ -110,6 +110,9 @@ def test_bad_durations(text: str) -> None:
 
 def test_format_duration() -> None:
     assert [format_duration(s) for s in (0.25, 5.0, 120.0)] == ["250ms", "5s", "2m"]
+    larger = (0.0, 1.5, 90.0, 21600.0, 86400.0)
+    assert [format_duration(s) for s in larger] == ["0s", "1.5s", "90s", "6h", "1d"]
+    assert all(parse_duration(format_duration(s)) == s for s in (0.25, 1.5, 90.0, 3600.0, 93784.0))
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,8 @@ import pytest
 import yaml
 from pytest_httpserver import HTTPServer
 
-from exporter.monitoring.dashboards import dashboards, panel_queries, variable_queries
+from exporter.monitoring.dashboards import dashboards
+from tests.monitoring.dashboard_queries import panel_queries, variable_queries
 from tests.support.e2e_lab import write_config
 from tests.support.paths import ROOT
 from tests.support.serving import exporter_serving, free_port, wait_for

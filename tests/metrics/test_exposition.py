@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import gzip
+from collections.abc import Iterable
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import Metric
+from prometheus_client.registry import Collector
 
 from exporter.config.file import load
 from exporter.metrics.endpoints import ExporterCollector
 from exporter.metrics.exposition import CONTENT_TYPE, Family, RowCache, SeriesCap, metrics_app, render
 from exporter.metrics.network_checks import NetworkChecksCollector
+from exporter.metrics.table import EXPORTER_SERIES_DROPPED, MetricSpec, MetricType
 from exporter.plan.targets import PlanHolder, TargetPlan, build_plan
 from exporter.probes.outcome import Certificate, Phase, ProbeOutcome, Reason
 from exporter.results.store import ResultStore, TargetResult
@@ -20,11 +24,15 @@ CERT = Certificate(
 )
 
 
-@pytest.fixture
-def plan() -> TargetPlan:
+def builtin_plan() -> TargetPlan:
     """The built-in configuration's plan: every default set."""
     loaded = load(None)
     return build_plan(loaded.config, loaded.catalogue)
+
+
+@pytest.fixture
+def plan() -> TargetPlan:
+    return builtin_plan()
 
 
 def outcome_for(index: int) -> ProbeOutcome:
@@ -47,6 +55,14 @@ def filled_store(plan: TargetPlan, generation: int = 0) -> ResultStore:
         store.put(TargetResult(target, outcome_for(index + generation), "10.0.0.1", 1_700_000_000.5 + index))
     store.cycle_done(3.0)
     return store
+
+
+class Fixed(Collector):
+    def __init__(self, metrics: list[Metric]) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterable[Metric]:
+        return self._metrics
 
 
 def registry_for(plan: TargetPlan, store: ResultStore) -> CollectorRegistry:
@@ -99,7 +115,7 @@ def test_rows_leave_with_their_targets(plan: TargetPlan) -> None:
 
 
 def test_row_cache_formats_labels_in_name_order_and_escapes_values() -> None:
-    family = Family("demo_value", "Demo.", ["zone", "host"])
+    family = Family(MetricSpec("demo_value", MetricType.GAUGE, "Demo.", ("zone", "host")))
     cache: RowCache[str, str, float] = RowCache(
         [family], lambda key, host, value: {"demo_value": [([key, host], value)]}
     )
@@ -166,6 +182,20 @@ def test_series_over_the_cap_are_left_out_whole_and_counted(
     assert caplog.text.count("left out of this scrape") == 1  # logged when it starts, not every scrape
     uncapped = render(registry, SeriesCap(lambda: 1_000_000)).decode()
     assert uncapped.endswith("intune_exporter_series_dropped_total 0.0\n")
+
+
+def test_series_dropped_counter_is_what_prometheus_client_writes() -> None:
+    cap = SeriesCap(lambda: 0)
+    cap.record(7)
+    counter = EXPORTER_SERIES_DROPPED.counter()
+    counter.add_metric([], 7.0)
+
+    assert cap.family() == generate_latest(Fixed([counter]))
+
+
+def test_only_gauges_are_pre_rendered() -> None:
+    with pytest.raises(TypeError, match="gauges"):
+        Family(EXPORTER_SERIES_DROPPED)
 
 
 def test_certificate_names_are_bounded(plan: TargetPlan) -> None:

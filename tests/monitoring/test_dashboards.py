@@ -17,16 +17,9 @@ from typing import Any
 import pytest
 import yaml
 
-from exporter.monitoring.dashboards import (
-    dashboards,
-    label_values_parts,
-    markdown,
-    panel_queries,
-    panels_of,
-    render,
-    variable_queries,
-)
+from exporter.monitoring.dashboards import dashboards, markdown, panels_of, render
 from exporter.monitoring.thresholds import MonitoringSettings
+from tests.monitoring.dashboard_queries import label_values_parts, panel_queries, variable_queries
 from tests.support.docs_tables import documented_metric_labels
 from tests.support.paths import ROOT
 

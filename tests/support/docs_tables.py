@@ -1,10 +1,14 @@
-"""Reading the tables of docs/*.md, so tests can hold the code to what the documentation states."""
+"""Reading the tables of docs/*.md, so tests can hold the code to what the documentation states.
+
+docs/metrics.md is generated from the metric table (`exporter.metrics.table`), so its metrics are read
+from there."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
+from exporter.metrics.table import METRICS
 from tests.support.paths import ROOT
 
 METRICS_DOC = ROOT / "docs" / "metrics.md"
@@ -21,13 +25,21 @@ def table_first_column(path: Path, heading: str) -> set[str]:
 
 
 def documented_metrics() -> set[str]:
-    """Metric names of docs/metrics.md's metrics table."""
-    return table_first_column(METRICS_DOC, "## Exporter metrics")
+    """Metric names of the metric table, which docs/metrics.md shows (tests/metrics/test_docs.py)."""
+    return {metric.name for metric in METRICS}
 
 
 def documented_metric_labels() -> dict[str, set[str]]:
-    """Metric name -> labels, from docs/metrics.md's metrics table."""
+    """Metric name -> labels, from the metric table."""
+    return {metric.name: set(metric.labels) for metric in METRICS}
+
+
+def metrics_doc_rows() -> dict[str, tuple[str, set[str]]]:
+    """Metric name -> (type, labels), parsed from the table of docs/metrics.md as readers see it."""
     rows = re.finditer(
-        r"^\| `([^`]+)` \|[^|]*\|([^|]*)\|", section(METRICS_DOC, "## Exporter metrics"), flags=re.MULTILINE
+        r"^\| `([^`]+)` \|([^|]*)\|([^|]*)\|", section(METRICS_DOC, "## Exporter metrics"), flags=re.MULTILINE
     )
-    return {row[1]: {label.strip() for label in row[2].split(",") if label.strip()} for row in rows}
+    return {
+        row[1]: (row[2].strip(), {label.strip() for label in row[3].split(",") if label.strip()})
+        for row in rows
+    }
