@@ -43,10 +43,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+if TYPE_CHECKING:  # the children import what they use, so that each side loads only its own code
+    from prometheus_client import CollectorRegistry
+
+    from exporter.results.store import ResultStore
 
 BLACKBOX = "prometheus-blackbox-exporter"
 OK, SLOW, HOLE = "127.0.0.1", "127.0.0.7", "127.0.0.3"
@@ -79,10 +81,11 @@ class Spec:
 def lab_main(args: argparse.Namespace) -> None:
     from exporter.lab.certs import LabCA
     from exporter.lab.dns import DNSServer, UnrecordedQueries
-    from tests.support.simulators.tls_servers import TRUSTED_CA_NAME, _blackhole
+    from exporter.lab.network import LAB_CA_NAME
+    from exporter.lab.ports import blackhole
 
     directory = Path(args.dir)
-    ca = LabCA(*TRUSTED_CA_NAME)
+    ca = LabCA(*LAB_CA_NAME)
     leaf = ca.issue([f"*.ok.{DOMAIN}", f"*.slow.{DOMAIN}", f"*.bh.{DOMAIN}"], common_name=SERVER_NAME)
     (directory / "ca.pem").write_bytes(ca.cert_pem)
     context = leaf.server_context()
@@ -93,7 +96,7 @@ def lab_main(args: argparse.Namespace) -> None:
         dns.records.update({f"*.slow.{DOMAIN}": [SLOW], f"*.bh.{DOMAIN}": [HOLE]})
         dns.log = UnrecordedQueries()  # 10,000 names per cycle: do not keep every query
         port, sockets = _claim(stack)
-        stack.enter_context(_blackhole(sockets[HOLE]))
+        stack.enter_context(blackhole(sockets[HOLE]))
         stop = threading.Event()
 
         def wait_for_parent() -> None:
@@ -161,37 +164,17 @@ def ours_main(args: argparse.Namespace) -> None:
     from prometheus_client import CollectorRegistry
     from prometheus_client.process_collector import ProcessCollector
 
-    from exporter.catalogue import Flag
     from exporter.config.file import load
     from exporter.metrics.endpoints import ExporterCollector
-    from exporter.metrics.exposition import render as render_text
-    from exporter.metrics.exposition import render_gzip
     from exporter.metrics.network_checks import NetworkChecksCollector
     from exporter.plan.builder import probe_settings
-    from exporter.plan.targets import PlanHolder, Target, build_plan
-    from exporter.probes.outcome import Phase, ProbeOutcome
-    from exporter.probes.settings import ProbeSettings
+    from exporter.plan.targets import PlanHolder, build_plan
     from exporter.results.store import ResultStore
-    from exporter.scheduler import cycle as engine
     from exporter.scheduler.cycle import run_cycle
 
     logging.getLogger("exporter").setLevel(logging.CRITICAL)  # N failing targets would log N lines
     loaded = load(Path(args.config))
-    durations: dict[str, float] = {}
-    probe_target = engine.probe_target
-
-    async def timed(
-        target: Target, address: str, settings: ProbeSettings, flags: frozenset[Flag]
-    ) -> ProbeOutcome:
-        # Time of one target's probes, DNS excluded (a run_cycle worker calls this once the host is
-        # resolved). A failed probe carries no phase for the step that timed out.
-        started = time.perf_counter()
-        try:
-            return await probe_target(target, address, settings, flags)
-        finally:
-            durations[target.host] = time.perf_counter() - started
-
-    engine.probe_target = timed
+    durations = _time_probes()
     plan = build_plan(loaded.config, loaded.catalogue)
     settings = probe_settings(loaded)
     store = ResultStore()
@@ -201,66 +184,111 @@ def ours_main(args: argparse.Namespace) -> None:
     registry.register(NetworkChecksCollector(plans, store))
     ProcessCollector(registry=registry)
 
-    def render() -> tuple[float, int]:
-        """A scrape's body as Prometheus asks for it (gzip): seconds, compressed bytes."""
-        started = time.perf_counter()
-        size = len(render_gzip(registry))
-        return time.perf_counter() - started, size
-
-    def render_plain() -> tuple[float, int]:
-        started = time.perf_counter()
-        size = len(render_text(registry))
-        return time.perf_counter() - started, size
-
     fds_start = len(os.listdir("/proc/self/fd"))
     for line in sys.stdin:
         command = line.strip()
         if command == "quit":
             break
         scrapes: list[float] = []
-        done = threading.Event()
-
-        def scrape_loop(done: threading.Event, scrapes: list[float]) -> None:
-            while True:  # scrapes while the cycle runs, from its start, SCRAPE_GAP apart
-                scrapes.append(render()[0])
-                if done.wait(SCRAPE_GAP):
-                    return
-
-        scraper = (
-            threading.Thread(target=scrape_loop, args=(done, scrapes)) if command == "cycle+scrape" else None
-        )
         cpu = time.process_time()
-        if scraper is not None:
-            scraper.start()
-        wall = anyio.run(run_cycle, plan, settings, store, loaded.config.concurrency)
-        done.set()
-        if scraper is not None:
-            scraper.join()
+        with _scraping(registry, scrapes, enabled=command == "cycle+scrape"):
+            wall = anyio.run(run_cycle, plan, settings, store, loaded.config.concurrency)
         cpu = time.process_time() - cpu
-        results = store.snapshot()[0].values()
-        maxrss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before any plain render
-        first_render_s, gzip_size = render()  # formats the rows the cycle changed, if any are left
-        render_s = statistics.median(render()[0] for _ in range(5))
-        text_s = statistics.median(render_plain()[0] for _ in range(5))
-        report = {
-            "wall": wall,
-            "cpu": cpu,
-            "ok": sum(1 for r in results if r.outcome.ok),
-            "slowest": max(
-                (durations.get(r.target.host, 0.0) + r.outcome.phases.get(Phase.DNS, 0.0) for r in results),
-                default=0.0,
-            ),
-            "maxrss_mb": maxrss_mb,
-            "render_s": render_s,
-            "first_render_s": first_render_s,
-            "text_s": text_s,
-            "render_bytes": render_plain()[1],
-            "gzip_bytes": gzip_size,
-            "scrape_during_s": statistics.median(scrapes) if scrapes else None,
-            "fds_start": fds_start,
-            "fds": len(os.listdir("/proc/self/fd")),
-        }
+        report = _round_report(store, registry, durations, scrapes)
+        report.update(wall=wall, cpu=cpu, fds_start=fds_start)
         print(json.dumps(report), flush=True)
+
+
+def _time_probes() -> dict[str, float]:
+    """Seconds of each target's probes, DNS excluded, by host: `probe_target` wrapped in a timer (a
+    run_cycle worker calls it once the host is resolved). A failed probe carries no phase for the step
+    that timed out, hence a timer of our own."""
+    from exporter.catalogue import Flag
+    from exporter.plan.targets import Target
+    from exporter.probes.outcome import ProbeOutcome
+    from exporter.probes.settings import ProbeSettings
+    from exporter.scheduler import cycle as engine
+
+    durations: dict[str, float] = {}
+    probe_target = engine.probe_target
+
+    async def timed(
+        target: Target, address: str, settings: ProbeSettings, flags: frozenset[Flag]
+    ) -> ProbeOutcome:
+        started = time.perf_counter()
+        try:
+            return await probe_target(target, address, settings, flags)
+        finally:
+            durations[target.host] = time.perf_counter() - started
+
+    engine.probe_target = timed
+    return durations
+
+
+def _render_gzip(registry: CollectorRegistry) -> tuple[float, int]:
+    """A scrape's body as Prometheus asks for it (gzip): seconds, compressed bytes."""
+    from exporter.metrics.exposition import render_gzip
+
+    started = time.perf_counter()
+    size = len(render_gzip(registry))
+    return time.perf_counter() - started, size
+
+
+def _render_text(registry: CollectorRegistry) -> tuple[float, int]:
+    from exporter.metrics.exposition import render
+
+    started = time.perf_counter()
+    size = len(render(registry))
+    return time.perf_counter() - started, size
+
+
+@contextlib.contextmanager
+def _scraping(registry: CollectorRegistry, scrapes: list[float], *, enabled: bool) -> Iterator[None]:
+    """While the block runs (if `enabled`): gzip scrapes from its start, SCRAPE_GAP apart, timed into
+    `scrapes`."""
+    if not enabled:
+        yield
+        return
+    done = threading.Event()
+
+    def scrape_loop() -> None:
+        while True:
+            scrapes.append(_render_gzip(registry)[0])
+            if done.wait(SCRAPE_GAP):
+                return
+
+    scraper = threading.Thread(target=scrape_loop)
+    scraper.start()
+    try:
+        yield
+    finally:
+        done.set()
+        scraper.join()
+
+
+def _round_report(
+    store: ResultStore, registry: CollectorRegistry, durations: dict[str, float], scrapes: list[float]
+) -> dict[str, Any]:
+    from exporter.probes.outcome import Phase
+
+    results = store.snapshot()[0].values()
+    maxrss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before any plain render
+    first_render_s, gzip_size = _render_gzip(registry)  # formats the rows the cycle changed, if any are left
+    return {
+        "ok": sum(1 for r in results if r.outcome.ok),
+        "slowest": max(
+            (durations.get(r.target.host, 0.0) + r.outcome.phases.get(Phase.DNS, 0.0) for r in results),
+            default=0.0,
+        ),
+        "maxrss_mb": maxrss_mb,
+        "render_s": statistics.median(_render_gzip(registry)[0] for _ in range(5)),
+        "first_render_s": first_render_s,
+        "text_s": statistics.median(_render_text(registry)[0] for _ in range(5)),
+        "render_bytes": _render_text(registry)[1],
+        "gzip_bytes": gzip_size,
+        "scrape_during_s": statistics.median(scrapes) if scrapes else None,
+        "fds": len(os.listdir("/proc/self/fd")),
+    }
 
 
 # ---------------------------------------------------------------------------------------------- blackbox
@@ -284,7 +312,7 @@ def running_blackbox(directory: Path, ca_file: str, timeout: float) -> Iterator[
         f"        ca_file: {ca_file}\n"
         f"        server_name: {SERVER_NAME}\n"
     )
-    from tests.support.simulators.processes import free_port
+    from exporter.lab.ports import free_port
 
     port = free_port()
     process = subprocess.Popen(
@@ -363,7 +391,6 @@ def child(args: list[str]) -> subprocess.Popen[str]:
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
-        cwd=ROOT,
     )
 
 

@@ -1,4 +1,7 @@
-"""Time one full probe cycle of the built-in catalogue against the loopback lab.
+"""Time one full probe cycle of the built-in catalogue against the lab of `intune-exporter lab`.
+
+The lab (exporter.lab.network, nothing broken) answers every name of the catalogue with a healthy
+address: TLS with a leaf from the lab CA and HTTP on two ports, NTP, and its own DNS server.
 
 Baseline, measured in the same run: a bare asyncio pass over the same targets with the same concurrency
 (one TCP connect per target, plus a TLS handshake on TLS ports), i.e. the network work with none of the
@@ -13,25 +16,21 @@ import argparse
 import asyncio
 import ssl
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import anyio
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
+from exporter.catalogue import load_builtin
+from exporter.commands.lab import write_config
 from exporter.config.file import load
-from exporter.lab.certs import LabCA
+from exporter.lab.network import running_network
+from exporter.lab.scenario import HEALTHY
 from exporter.plan.builder import probe_settings
 from exporter.plan.targets import Protocol, TargetPlan, build_plan
 from exporter.results.store import ResultStore
 from exporter.scheduler.cycle import run_cycle
-from tests.support.e2e_lab import arrange, write_config
-from tests.support.simulators.dns_server import DNSServer
-from tests.support.simulators.ntp_server import NTPServer
-from tests.support.simulators.tls_servers import TRUSTED_CA_NAME, UNTRUSTED_CA_NAME, running_lab
 
 
 async def baseline(
@@ -45,7 +44,7 @@ async def baseline(
                 return
             tls = context if protocol in (Protocol.TLS, Protocol.HTTPS) else None
             _, writer = await asyncio.open_connection(
-                "127.0.0.1", remap[port], ssl=tls, server_hostname=host if tls else None
+                HEALTHY, remap[port], ssl=tls, server_hostname=host if tls else None
             )
             writer.close()
             await writer.wait_closed()
@@ -54,19 +53,19 @@ async def baseline(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rounds", type=int, default=15)
     rounds = parser.parse_args().rounds
-    directory = Path(tempfile.mkdtemp())
     with (
-        DNSServer() as dns,
-        NTPServer() as ntp,
-        running_lab(directory, LabCA(*TRUSTED_CA_NAME), LabCA(*UNTRUSTED_CA_NAME)) as lab,
+        tempfile.TemporaryDirectory(prefix="check-lab-") as name,
+        running_network(Path(name), load_builtin(), broken=False, intercept=False) as network,
     ):
-        arrange(dns, ntp, broken=False)
-        loaded = load(write_config(directory / "lab.yml", dns, ntp, lab))
+        loaded = load(write_config(Path(name), network, "127.0.0.1:0"))
         plan = build_plan(loaded.config, loaded.catalogue)
         settings = probe_settings(loaded)
+        trusted = ssl.create_default_context(cafile=str(network.ca_file))
         exporter_times, baseline_times = [], []
         for _ in range(rounds):
             store = ResultStore()
@@ -74,9 +73,7 @@ def main() -> None:
             failing = [r for r in store.snapshot()[0].values() if not r.outcome.ok]
             assert not failing, failing[:3]
             started = time.perf_counter()
-            asyncio.run(
-                baseline(plan, loaded.config.port_remap, lab.trusted_context, loaded.config.concurrency)
-            )
+            asyncio.run(baseline(plan, loaded.config.port_remap, trusted, loaded.config.concurrency))
             baseline_times.append(time.perf_counter() - started)
     exporter_median = statistics.median(exporter_times)
     baseline_median = statistics.median(baseline_times)

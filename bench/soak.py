@@ -5,8 +5,8 @@
 
 Two processes, so that the servers' sockets and threads do not count as the exporter's:
 
-- lab (child): the fault servers of tests/support/simulators/faults.py and the DNS simulator, set up by
-  tests/support/fault_lab.py (fault hosts resolve to their fault's address; the dns-* names misbehave).
+- lab (child): the fault servers of exporter/lab/faults.py and the DNS simulator, set up by
+  exporter/lab/fault_config.py (fault hosts resolve to their fault's address; the dns-* names misbehave).
 - this one: `run_cycle` in-process, `--interval` apart, over `TARGETS` (36 targets: healthy ones, tarpits,
   resets, garbage TLS, bad certificates, broken HTTP, DNS timeouts and errors), every phase timed out after
   `--timeout`. Every `--scrape-every` cycles, /metrics is rendered as a scrape gets it (`render_gzip` of
@@ -32,16 +32,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
 HEALTHY_NAMES = [f"ok-{i}.fault.test" for i in range(1, 7)]
 
 
 def targets() -> list[tuple[str, str]]:
     """(host, protocol) of every soak target."""
-    from tests.support.fault_lab import dns_host
-    from tests.support.simulators.faults import Fault as F
+    from exporter.lab.fault_config import dns_host
+    from exporter.lab.faults import Fault as F
 
     pairs = [(name, "https") for name in HEALTHY_NAMES]
     pairs += [(F.HEALTHY_HTTP.host, p) for p in ("tcp", "http")] + [
@@ -63,24 +60,20 @@ def targets() -> list[tuple[str, str]]:
 
 
 def lab_main(directory: Path) -> None:
-    from tests.support.fault_lab import arrange_dns
-    from tests.support.simulators.dns_server import DNSServer
-    from tests.support.simulators.faults import Fault, running_faults
-    from tests.support.simulators.tls_servers import TRUSTED_CA_NAME, UNTRUSTED_CA_NAME, LabCA
+    from exporter.lab.certs import LabCA
+    from exporter.lab.dns import DNSServer, UnrecordedQueries
+    from exporter.lab.fault_config import arrange_dns
+    from exporter.lab.faults import Fault, running_faults
+    from exporter.lab.network import LAB_CA_NAME, UNTRUSTED_CA_NAME
 
-    ca, untrusted_ca = LabCA(*TRUSTED_CA_NAME), LabCA(*UNTRUSTED_CA_NAME)
+    ca, untrusted_ca = LabCA(*LAB_CA_NAME), LabCA(*UNTRUSTED_CA_NAME)
     (directory / "ca.pem").write_bytes(ca.cert_pem)
     with running_faults(ca, untrusted_ca) as lab, DNSServer() as dns:
         arrange_dns(dns)
         dns.records.update({name: [Fault.HEALTHY_TLS.address] for name in HEALTHY_NAMES})
-        dns.log = _NoLog()
+        dns.log = UnrecordedQueries()  # every cycle asks again: do not keep every query
         print(json.dumps({"dns_port": dns.port, "port": lab.port}), flush=True)
         sys.stdin.read()  # EOF: the parent is done or gone
-
-
-class _NoLog(list[tuple[str, str]]):
-    def append(self, item: tuple[str, str]) -> None:
-        pass
 
 
 # ---------------------------------------------------------------------------------------------- soak
@@ -215,8 +208,8 @@ def main() -> None:
     if not 0 < args.warmup < args.cycles:
         parser.error("--warmup must be between 0 and --cycles")
 
-    from tests.support.fault_lab import write_catalogue, write_config
-    from tests.support.simulators.faults import FaultLab
+    from exporter.lab.fault_config import write_catalogue, write_config
+    from exporter.lab.faults import FaultLab
 
     with tempfile.TemporaryDirectory(prefix="soak-") as name:
         directory = Path(name)

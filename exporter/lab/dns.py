@@ -63,6 +63,41 @@ def _matches(name: str, patterns: set[str] | dict[str, list[str]]) -> str | None
     return None
 
 
+def _parse(wire: bytes) -> dns.message.Message | None:
+    """The query in `wire`, or None if it is no DNS message or asks no question."""
+    try:
+        query = dns.message.from_wire(wire)
+    except dns.exception.DNSException:
+        return None
+    return query if query.question else None
+
+
+def _bind_both(
+    host: str,
+    udp_handler: type[socketserver.BaseRequestHandler],
+    tcp_handler: type[socketserver.BaseRequestHandler],
+    *,
+    listen_tcp: bool,
+) -> tuple[socketserver.ThreadingUDPServer, socketserver.ThreadingTCPServer]:
+    """UDP and TCP servers on the same port: a free UDP port, then claimed for TCP (retried on a race).
+    Without `listen_tcp` the TCP socket is bound but never listens, so TCP connections are refused."""
+    for _ in range(20):
+        udp = socketserver.ThreadingUDPServer((host, 0), udp_handler)
+        port = udp.server_address[1]
+        tcp = socketserver.ThreadingTCPServer((host, port), tcp_handler, bind_and_activate=False)
+        try:
+            tcp.allow_reuse_address = True
+            tcp.server_bind()
+            if listen_tcp:
+                tcp.server_activate()
+        except OSError:
+            tcp.server_close()
+            udp.server_close()
+            continue
+        return udp, tcp
+    raise RuntimeError("no free port for both UDP and TCP")
+
+
 class DNSServer:
     def __init__(
         self,
@@ -96,11 +131,8 @@ class DNSServer:
 
     def answer(self, wire: bytes, *, tcp: bool = False) -> bytes | None:
         """The response to one query in wire format (received over TCP if `tcp`), or None to stay silent."""
-        try:
-            query = dns.message.from_wire(wire)
-        except dns.exception.DNSException:
-            return None
-        if not query.question:
+        query = _parse(wire)
+        if query is None:
             return None
         question = query.question[0]
         name = normalise(question.name.to_text())
@@ -112,29 +144,35 @@ class DNSServer:
             return None
         if _matches(name, self.garbage) is not None:
             return GARBAGE
+        if tcp and _matches(name, self.truncated) is not None:
+            return None  # the TCP fallback after TC never gets an answer
         response = dns.message.make_response(query)
         response.flags |= dns.flags.RA
         if _matches(name, self.wrong_id) is not None:
             response.id = (query.id + 1) % 65536
-        if _matches(name, self.truncated) is not None:
-            if tcp:
-                return None
-            response.flags |= dns.flags.TC
-        elif _matches(name, self.servfail) is not None:
-            response.set_rcode(dns.rcode.SERVFAIL)
-        elif _matches(name, self.refused) is not None:
-            response.set_rcode(dns.rcode.REFUSED)
-        elif _matches(name, self.nxdomain) is not None:
-            response.set_rcode(dns.rcode.NXDOMAIN)
-        elif _matches(name, self.no_answer) is not None:
-            pass
-        else:
-            addresses = self._addresses(name)
-            if addresses is None:
-                response.set_rcode(dns.rcode.NXDOMAIN)
-            else:
-                self._add_answer(response, question, addresses)
+        self._fill(response, question, name)
         return response.to_wire()
+
+    def _fill(self, response: dns.message.Message, question: dns.rrset.RRset, name: str) -> None:
+        """The TC flag (over UDP), rcode or answer of the first rule that covers `name`."""
+        if _matches(name, self.truncated) is not None:
+            response.flags |= dns.flags.TC
+            return
+        rules = (
+            (self.servfail, dns.rcode.SERVFAIL),
+            (self.refused, dns.rcode.REFUSED),
+            (self.nxdomain, dns.rcode.NXDOMAIN),
+            (self.no_answer, dns.rcode.NOERROR),
+        )
+        for names, rcode in rules:
+            if _matches(name, names) is not None:
+                response.set_rcode(rcode)
+                return
+        addresses = self._addresses(name)
+        if addresses is None:
+            response.set_rcode(dns.rcode.NXDOMAIN)
+        else:
+            self._add_answer(response, question, addresses)
 
     def _addresses(self, name: str) -> list[str] | None:
         pattern = _matches(name, self.records)
@@ -172,23 +210,8 @@ class DNSServer:
                     if reply is not None:  # dropped: keep the connection open and silent
                         self.wfile.write(len(reply).to_bytes(2, "big") + reply)
 
-        # Same port for both transports: take a free UDP port, then claim it for TCP (retry on a race).
-        for _ in range(20):
-            udp = socketserver.ThreadingUDPServer((self.host, 0), UDPHandler)
-            port = udp.server_address[1]
-            tcp = socketserver.ThreadingTCPServer((self.host, port), TCPHandler, bind_and_activate=False)
-            try:
-                tcp.allow_reuse_address = True
-                tcp.server_bind()
-                if self.tcp:
-                    tcp.server_activate()  # else bound, never listening: TCP connections are refused
-            except OSError:
-                tcp.server_close()
-                udp.server_close()
-                continue
-            break
-        else:
-            raise RuntimeError("no free port for both UDP and TCP")
+        udp, tcp = _bind_both(self.host, UDPHandler, TCPHandler, listen_tcp=self.tcp)
+        port = udp.server_address[1]
         udp.daemon_threads = tcp.daemon_threads = True
         self._udp, self._tcp, self.port = udp, tcp, port
         for srv in (udp, tcp) if self.tcp else (udp,):

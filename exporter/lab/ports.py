@@ -1,9 +1,11 @@
-"""Port numbers free on several loopback addresses at once, held by bound sockets until used."""
+"""Port numbers on loopback: several free on several addresses at once, held by bound sockets until used;
+a single free one; and a blackholed listener (connect attempts time out)."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 ATTEMPTS = 20
 
@@ -45,3 +47,41 @@ def bound(address: str, port: int) -> socket.socket:
 def release(held: dict[tuple[str, int], socket.socket]) -> None:
     for sock in held.values():
         sock.close()
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (nothing holds it: another process may take it first)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def blackhole(listener: socket.socket) -> Iterator[None]:
+    """Fill `listener`'s accept queue and never accept, so the kernel drops further SYNs.
+
+    With backlog 0 Linux queues one connection; the next connect attempt must time out, which is
+    checked here so a kernel that refuses instead fails loudly rather than making tests lie.
+    """
+    listener.listen(0)
+    fillers: list[socket.socket] = []
+    try:
+        for _ in range(8):
+            client = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            client.settimeout(0.25)
+            try:
+                client.connect(listener.getsockname())
+            except TimeoutError:
+                client.close()
+                break
+            except BaseException:
+                client.close()
+                raise
+            fillers.append(client)
+        else:
+            raise RuntimeError(f"{listener.getsockname()}: a full accept queue does not drop SYNs here")
+        yield
+    finally:
+        for client in fillers:
+            client.close()

@@ -23,10 +23,11 @@ from exporter.monitoring.dashboards import dashboards
 from tests.monitoring.dashboard_queries import panel_queries, variable_queries
 from tests.support.e2e_lab import write_config
 from tests.support.paths import ROOT
-from tests.support.serving import exporter_serving, free_port, wait_for
+from tests.support.serving import exporter_serving, wait_for
 from tests.support.simulators.dns_server import DNSServer
 from tests.support.simulators.mitm import MitmProxy
 from tests.support.simulators.ntp_server import NTPServer
+from tests.support.simulators.processes import free_port
 from tests.support.simulators.prometheus import PrometheusServer
 from tests.support.simulators.squid import SquidProxy
 from tests.support.simulators.tls_servers import HEALTHY, REFUSED, LoopbackLab

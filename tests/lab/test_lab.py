@@ -29,7 +29,8 @@ from exporter.lab.scenario import (
     set_names,
 )
 from exporter.lab.web import http_answer
-from tests.support.docs_tables import ROOT, section
+from tests.support.docs_tables import section
+from tests.support.paths import ROOT
 from tests.support.serving import EXPORTER, Served, exporter_command, sample_values, serving_when_ready
 from tests.support.simulators.processes import free_port
 

@@ -1,86 +1,15 @@
-"""Points an exporter configuration at the fault servers (simulators/faults.py) and a faulty DNS.
-
-A catalogue file lists each fault host on the catalogue port of the protocol it is probed with; the DNS
-simulator resolves every fault host to its fault's address and misbehaves on purpose for the `DNS_FAULTS`
-names. Only configuration aims the exporter there, as in tests/support/e2e_lab.py.
-"""
+"""Points an exporter configuration at the fault servers and a faulty DNS: the lab's own
+(exporter/lab/fault_config.py), shared with bench/soak.py. See there for `DNS_FAULTS` and the ports."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from pathlib import Path
+from exporter.lab.fault_config import (
+    DNS_FAULTS,
+    PROTOCOL_PORTS,
+    arrange_dns,
+    dns_host,
+    write_catalogue,
+    write_config,
+)
 
-import yaml
-
-from tests.support.simulators.dns_server import DNSServer
-from tests.support.simulators.faults import FAULT_DOMAIN, Fault, FaultLab
-
-PROTOCOL_PORTS = {"tcp": 8443, "tls": 5223, "http": 80, "https": 443}
-"""The catalogue port probed with each protocol (8443 is no known port: a plain TCP connect)."""
-
-DNS_FAULTS = {
-    "dns-timeout": "drop",
-    "dns-garbage": "garbage",
-    "dns-wrong-id": "wrong_id",
-    "dns-truncated": "truncated",
-    "dns-servfail": "servfail",
-    "dns-refused": "refused",
-    "dns-nxdomain": "nxdomain",
-    "dns-nodata": "no_answer",
-}
-"""Host label -> the DNSServer rule set that name is put in."""
-
-
-def dns_host(label: str) -> str:
-    return f"{label}.{FAULT_DOMAIN}"
-
-
-def arrange_dns(dns_server: DNSServer) -> None:
-    """Fault hosts resolve to their fault's address; the `DNS_FAULTS` names misbehave."""
-    dns_server.records.update({fault.host: [fault.address] for fault in Fault})
-    for label, rule in DNS_FAULTS.items():
-        getattr(dns_server, rule).add(dns_host(label))
-
-
-def write_catalogue(path: Path, targets: Iterable[tuple[str, str]]) -> Path:
-    """One set per protocol, holding the hosts of the (host, protocol) pairs."""
-    by_protocol: dict[str, list[str]] = {}
-    for host, protocol in targets:
-        by_protocol.setdefault(protocol, []).append(host)
-    sets = [
-        {
-            "id": f"fault-{protocol}",
-            "name": f"Fault corpus over {protocol}",
-            "section": "Faults",
-            "urls": sorted(set(hosts)),
-            "tcp_ports": [PROTOCOL_PORTS[protocol]],
-        }
-        for protocol, hosts in sorted(by_protocol.items())
-    ]
-    path.write_text(yaml.safe_dump({"sets": sets}))
-    return path
-
-
-def write_config(
-    path: Path,
-    catalogue: Path,
-    dns_port: int,
-    lab: FaultLab,
-    ca_file: Path,
-    **extra: object,
-) -> Path:
-    config = {
-        "interval": "1h",
-        "jitter": "0s",
-        "timeout": "1s",
-        "catalogue_files": [str(catalogue)],
-        "sets": {"only": sorted(s["id"] for s in yaml.safe_load(catalogue.read_text())["sets"])},
-        "dns": {"nameservers": ["127.0.0.1"], "port": dns_port},
-        "tls": {"ca_file": str(ca_file)},
-        "port_remap": lab.port_remap,
-        "state_dir": str(path.parent / "state"),
-        "drift": {"web_service": {"enabled": False}},
-        **extra,
-    }
-    path.write_text(yaml.safe_dump(config))
-    return path
+__all__ = ["DNS_FAULTS", "PROTOCOL_PORTS", "arrange_dns", "dns_host", "write_catalogue", "write_config"]

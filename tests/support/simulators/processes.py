@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 from pathlib import Path
 
+from exporter.lab.ports import free_port
+
+__all__ = ["STOP_TIMEOUT", "free_port", "start_logged", "terminate"]
+
 STOP_TIMEOUT = 10.0
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def start_logged(command: list[str], directory: Path, log_name: str) -> subprocess.Popen[bytes]:

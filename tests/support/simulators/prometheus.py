@@ -15,7 +15,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.support.serving import free_port
+from tests.support.simulators.processes import free_port
 
 INSTALL_HINT = "install Debian's prometheus package (apt-get install prometheus); .ci/run does"
 

@@ -22,9 +22,9 @@ HTTP responders of the other roles answer any request with 200 (206 for one byte
 bytes that are not HTTP.
 
 UNTRUSTED, EXPIRED and SILENT are the responders and tarpit of `intune-exporter lab`
-(exporter.lab.web.TcpServices); REFUSED and BLACKHOLE sockets are just held open. The lab writes the
-trusted CA to ``ca_pem_path`` for use as the exporter's CA file. Ports, CAs and leaves come from
-exporter.lab too.
+(exporter.lab.web.TcpServices); REFUSED sockets are just held open, BLACKHOLE ones blackholed
+(exporter.lab.ports.blackhole). The lab writes the trusted CA to ``ca_pem_path`` for use as the
+exporter's CA file. Ports, CAs and leaves come from exporter.lab too.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ from werkzeug import Request, Response
 from exporter.catalogue import load_builtin
 from exporter.lab.certs import LabCA
 from exporter.lab.certs import utc_now as _now
-from exporter.lab.ports import ATTEMPTS, claim_ports, release
+from exporter.lab.ports import ATTEMPTS, blackhole, claim_ports, release
 from exporter.lab.web import Behaviour, Service, TcpServices, ranged_response
 from exporter.probes.outcome import Phase
 from exporter.probes.settings import ProbeSettings
@@ -168,7 +168,7 @@ def running_lab(directory: Path, ca: LabCA, untrusted_ca: LabCA) -> Iterator[Loo
         ]
         services += [Service(held.pop((SILENT, port)), Behaviour.TARPIT) for port in (https_port, http_port)]
         for port in (https_port, http_port):
-            stack.enter_context(_blackhole(held[BLACKHOLE, port]))
+            stack.enter_context(blackhole(held[BLACKHOLE, port]))
         responders = TcpServices(services)
         stack.callback(responders.stop)
         responders.start()
@@ -239,33 +239,3 @@ def _healthy_answer(request: Request) -> Response:
         return Response(body, status=status, content_type="text/plain")
     status, headers, part = ranged_response(body, request.headers.get("Range", ""))
     return Response(part, status=status, headers=headers, content_type="text/plain")
-
-
-@contextlib.contextmanager
-def _blackhole(listener: socket.socket) -> Iterator[None]:
-    """Fill `listener`'s accept queue and never accept, so the kernel drops further SYNs.
-
-    With backlog 0 Linux queues one connection; the next connect attempt must time out, which is
-    checked here so a kernel that refuses instead fails loudly rather than making tests lie.
-    """
-    listener.listen(0)
-    fillers: list[socket.socket] = []
-    try:
-        for _ in range(8):
-            client = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            client.settimeout(0.25)
-            try:
-                client.connect(listener.getsockname())
-            except TimeoutError:
-                client.close()
-                break
-            except BaseException:
-                client.close()
-                raise
-            fillers.append(client)
-        else:
-            raise RuntimeError(f"{listener.getsockname()}: a full accept queue does not drop SYNs here")
-        yield
-    finally:
-        for client in fillers:
-            client.close()
