@@ -1,18 +1,20 @@
 from __future__ import annotations
 
+import argparse
 import csv
 import io
 import json
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from exporter import __version__
 from exporter.catalogue import load_builtin
-from exporter.cli import main
+from exporter.cli import build_parser, main
 from tests.support.paths import ROOT
 
 
@@ -21,6 +23,32 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--version"])
     assert stopped.value.code == 0
     assert capsys.readouterr().out == f"intune-exporter {__version__}\n"
+
+
+def _leaf_commands(
+    parser: argparse.ArgumentParser, path: tuple[str, ...] = ()
+) -> Iterator[tuple[str, argparse.ArgumentParser]]:
+    """('catalogue diff', its parser) for every command that runs something."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, subparser in action.choices.items():
+                yield from _leaf_commands(subparser, (*path, name))
+            return
+    yield " ".join(path), parser
+
+
+def test_every_command_runs_a_handler_that_lives_with_it() -> None:
+    handlers = {name: parser.get_default("func") for name, parser in _leaf_commands(build_parser())}
+    assert {name: handler.__module__ for name, handler in handlers.items()} == {
+        "serve": "exporter.commands.serve",
+        "check": "exporter.commands.check",
+        "config check": "exporter.commands.config_check",
+        "catalogue export": "exporter.commands.export",
+        "catalogue diff": "exporter.commands.diff",
+        "catalogue changes": "exporter.commands.changes",
+        "monitoring generate": "exporter.commands.monitoring",
+        "lab": "exporter.commands.lab",
+    }
 
 
 def test_no_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:

@@ -63,6 +63,11 @@ def check_set_id(value: str) -> str:
     return value
 
 
+def set_id_order(set_id: str) -> tuple[int, int, str]:
+    """Sort key for set ids: numbered ones (Microsoft's) by number first, then the others by name."""
+    return (0, int(set_id), "") if set_id.isdigit() else (1, 0, set_id)
+
+
 def check_host(value: str) -> str:
     if not HOST.match(value):
         raise ValueError("not a host name or '*.' wildcard")

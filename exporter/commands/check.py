@@ -12,8 +12,10 @@ import anyio
 
 from exporter.commands.check_json import render_json
 from exporter.commands.check_text import render, use_colour
+from exporter.commands.exit_codes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+from exporter.commands.logs import setup_logging
 from exporter.commands.progress import Progress
-from exporter.config.file import LoadedConfig
+from exporter.config.file import LoadedConfig, load
 from exporter.plan.builder import probe_settings, routed_plan
 from exporter.plan.filters import add_filter_flags, narrowed
 from exporter.plan.targets import TargetPlan
@@ -22,14 +24,19 @@ from exporter.results.store import ResultStore
 from exporter.results.verdicts import failed_required, reports
 from exporter.scheduler.cycle import run_cycle
 
-EXIT_OK = 0
-EXIT_FAILED = 1
+EXIT_CODES = f"""exit codes:
+  {EXIT_OK:<4} every required set is fully reachable
+  {EXIT_FAILED:<4} a required set has failures
+  {EXIT_USAGE:<4} usage or configuration error
+  {EXIT_INTERRUPTED:<4} interrupted (Ctrl-C)"""
+"""The epilog of `check --help`."""
 
-EXIT_CODES = """exit codes:
-  0    every required set is fully reachable
-  1    a required set has failures
-  2    usage or configuration error
-  130  interrupted (Ctrl-C)"""
+
+def run(args: argparse.Namespace) -> int:
+    """The `check` command's handler."""
+    loaded = load(args.config)
+    setup_logging("error")  # failures are in the summary; warnings would break the progress line
+    return run_check(loaded, CheckOptions(args.format, args.color, args.set, args.section))
 
 
 @dataclass(frozen=True)

@@ -3,28 +3,59 @@ pipelines (exit 3 when a reference adds endpoints the catalogue lacks)."""
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import json
 import re
+import sys
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+import anyio
+
+from exporter.commands.exit_codes import EXIT_ADDED_DRIFT, EXIT_FAILED, EXIT_OK
+from exporter.commands.logs import setup_logging
 from exporter.commands.references import build_trackers
 from exporter.config.drift import ReferenceListSettings
-from exporter.config.file import LoadedConfig
-from exporter.reference.drift import Direction, DriftEntry
+from exporter.config.file import LoadedConfig, load
+from exporter.errors import ConfigError
+from exporter.reference.drift import Direction, DriftEntry, has_added
 from exporter.reference.snapshot import SnapshotStore
 from exporter.reference.sources import ListSource
 from exporter.reference.tracker import ReferenceStatus, ReferenceTracker
 
-EXIT_NO_DRIFT = 0
-EXIT_SOURCE_FAILED = 1
-EXIT_ADDED_DRIFT = 3
-
 _SYMBOL = {Direction.ADDED: "+", Direction.REMOVED: "-", Direction.CHANGED: "~"}
+
+
+def add_diff_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--reference",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a list in the web service's JSON shape to compare with instead (repeatable)",
+    )
+    parser.add_argument("--format", choices=["text", "json"], default="text")
+
+
+def run(args: argparse.Namespace) -> int:
+    """The `catalogue diff` command's handler."""
+    loaded = load(args.config)
+    setup_logging("error")
+    references: list[Path] = args.reference
+    for index, path in enumerate(references):
+        if not path.is_file():
+            raise ConfigError("--reference", f"#{index + 1}", str(path), "file not found")
+    reports = anyio.run(collect_reports, loaded, references)
+    if args.format == "json":
+        sys.stdout.write(render_json(reports))
+    else:
+        render_text(reports, sys.stdout)
+    return exit_code(reports)
 
 
 @dataclass(frozen=True)
@@ -69,11 +100,12 @@ def _file_source_name(path: Path) -> str:
 
 
 def exit_code(reports: Sequence[SourceReport]) -> int:
-    if any(entry.direction is Direction.ADDED for report in reports for entry in report.status.drift):
+    """3 when a reference adds endpoints, else 1 when a source gave no list, else 0."""
+    if any(has_added(report.status.drift) for report in reports):
         return EXIT_ADDED_DRIFT
     if any(not report.usable for report in reports):
-        return EXIT_SOURCE_FAILED
-    return EXIT_NO_DRIFT
+        return EXIT_FAILED
+    return EXIT_OK
 
 
 def render_text(reports: Sequence[SourceReport], out: TextIO) -> None:

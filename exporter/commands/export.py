@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -11,7 +12,8 @@ from exporter.catalogue.allowlist import allowlist, networks, proxied_sets
 from exporter.catalogue.export import to_csv, to_json
 from exporter.catalogue.pac import DEFAULTS, proxy_address, to_pac
 from exporter.catalogue.squid import to_dst, to_dstdomain
-from exporter.config.file import LoadedConfig
+from exporter.commands.exit_codes import EXIT_OK
+from exporter.config.file import LoadedConfig, load
 from exporter.errors import NO_VALUE, ConfigError
 from exporter.plan.filters import add_filter_flags, chosen_sets
 
@@ -46,6 +48,14 @@ def add_export_flags(parser: argparse.ArgumentParser) -> None:
         help="where a PAC file sends hosts outside the catalogue (default: direct; catalogue hosts go the "
         "other way)",
     )
+
+
+def run(args: argparse.Namespace) -> int:
+    """The `catalogue export` command's handler."""
+    loaded = load(args.config)
+    options = ExportOptions(args.format, args.set, args.section, args.all, args.proxy, args.pac_default)
+    sys.stdout.write(export(loaded, options))
+    return EXIT_OK
 
 
 def export(loaded: LoadedConfig, options: ExportOptions) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import logging
 import signal
 import sys
 import tempfile
@@ -15,9 +14,10 @@ from typing import Any, TextIO
 import yaml
 
 from exporter.catalogue import Catalogue, load_builtin
-from exporter.commands.serve import serve
+from exporter.commands.exit_codes import EXIT_FAILED
+from exporter.commands.logs import setup_logging
+from exporter.commands.serve import check_listen_flag, serve
 from exporter.config.file import load, split_listen
-from exporter.errors import ConfigError
 from exporter.lab.network import Network, running_network
 from exporter.lab.scenario import BREAKAGES, HEALTHY
 
@@ -25,19 +25,15 @@ LAB_LISTEN = "127.0.0.1:10094"
 INTERVAL = "15s"
 
 
-def add_parser(commands: Any) -> None:
-    """Add the `lab` command to the CLI's subparsers."""
-    lab = commands.add_parser(
-        "lab", help="run a simulated Intune network on loopback and an exporter probing it (a demo)"
-    )
-    lab.add_argument(
+def add_lab_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
         "--listen",
         default=LAB_LISTEN,
         metavar="ADDR",
         help="address the exporter serves on (default: %(default)s)",
     )
-    lab.add_argument("--no-broken", action="store_true", help="break no endpoint set on purpose")
-    lab.add_argument(
+    parser.add_argument("--no-broken", action="store_true", help="break no endpoint set on purpose")
+    parser.add_argument(
         "--intercept",
         action="store_true",
         help="inspect every other HTTPS endpoint with a TLS-inspection CA the devices trust",
@@ -45,14 +41,9 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Returns the exit code; the caller reports a ConfigError."""
-    try:
-        split_listen(args.listen)
-    except ValueError as exc:
-        raise ConfigError("--listen", "", args.listen, str(exc)) from None
-    logging.basicConfig(
-        level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
+    """The `lab` command's handler: returns the exit code; the caller reports a ConfigError."""
+    check_listen_flag(args.listen)
+    setup_logging("info")
     previous = signal.signal(signal.SIGTERM, _interrupt)  # serve() takes SIGTERM over once it runs
     catalogue = load_builtin()
     broken = not args.no_broken
@@ -64,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
                 )
             except OSError as exc:
                 print(f"intune-exporter lab: cannot start the lab: {exc}", file=sys.stderr)
-                return 1
+                return EXIT_FAILED
             path = write_config(Path(directory), network, args.listen)
             loaded = load(path)
             describe(

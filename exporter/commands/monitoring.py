@@ -6,8 +6,10 @@ is written a second time under `helm/intune-endpoint-exporter/files/`, byte for 
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
+from exporter.commands.exit_codes import EXIT_OK
 from exporter.monitoring.alerts import render_rules
 from exporter.monitoring.dashboards import dashboards, render
 from exporter.monitoring.thresholds import MonitoringSettings
@@ -16,6 +18,24 @@ RULES_FILE = Path("alerts") / "intune-endpoint-exporter.rules.yml"
 DASHBOARDS_DIR = Path("dashboards")
 CHART_FILES_DIR = Path("helm") / "intune-endpoint-exporter" / "files"
 """Where the chart keeps its copies of `alerts/` and `dashboards/` (PrometheusRule, dashboard ConfigMaps)."""
+
+
+def add_generate_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--out", type=Path, default=Path("."), metavar="DIR", help="default: current directory"
+    )
+    parser.add_argument(
+        "--selector",
+        default=MonitoringSettings().selector,
+        help="PromQL label matchers selecting the exporter's series (default: %(default)s)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """The `monitoring generate` command's handler."""
+    for path in write(args.out, MonitoringSettings(selector=args.selector)):
+        print(path)
+    return EXIT_OK
 
 
 def generated_files(settings: MonitoringSettings | None = None) -> dict[Path, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import signal
 import sys
@@ -11,10 +12,13 @@ import anyio
 from prometheus_client import CollectorRegistry
 from prometheus_client.process_collector import ProcessCollector
 
+from exporter.commands.exit_codes import EXIT_FAILED, EXIT_OK
+from exporter.commands.logs import setup_logging
 from exporter.commands.references import added_hosts, build_trackers
 from exporter.commands.reload import Reloader
 from exporter.commands.shutdown import ShutdownDeadline
-from exporter.config.file import Config, LoadedConfig, split_listen
+from exporter.config.file import DEFAULT_LISTEN, Config, LoadedConfig, load, split_listen
+from exporter.errors import ConfigError
 from exporter.metrics.drift import DriftCollector
 from exporter.metrics.endpoints import ExporterCollector
 from exporter.metrics.exposition import SeriesCap
@@ -29,7 +33,7 @@ from exporter.scheduler.cycle import run_forever
 from exporter.web.app import MetricsServer, make_app
 from exporter.web.basic_auth import BasicAuth, require_basic_auth
 from exporter.web.status import StatusSource
-from exporter.web.web_config import WebConfig
+from exporter.web.web_config import WebConfig, load_web_config
 
 log = logging.getLogger("exporter")
 
@@ -54,6 +58,28 @@ class _Probing:
         if self.loaded.config.drift.probe_added:
             plan = with_extra_hosts(plan, added_hosts(self.trackers))
         self.plans.replace(route_plan(plan, self.loaded.config.proxy, self.settings.has_proxy_credentials))
+
+
+def add_serve_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--listen", help=f"address to serve on (default from config, else {DEFAULT_LISTEN})")
+
+
+def run(args: argparse.Namespace) -> int:
+    """The `serve` command's handler."""
+    loaded = load(args.config)
+    if args.listen is not None:
+        check_listen_flag(args.listen)
+    web = load_web_config(args.web_config_file)
+    setup_logging(loaded.config.log_level)
+    return serve(loaded, args.listen or loaded.config.listen, args.config, web)
+
+
+def check_listen_flag(listen: str) -> None:
+    """Raises ConfigError naming `--listen` when `listen` is no host:port."""
+    try:
+        split_listen(listen)
+    except ValueError as exc:
+        raise ConfigError("--listen", "", listen, str(exc)) from None
 
 
 def serve(loaded: LoadedConfig, listen: str, path: Path | None = None, web: WebConfig | None = None) -> int:
@@ -82,7 +108,7 @@ def serve(loaded: LoadedConfig, listen: str, path: Path | None = None, web: WebC
         server = MetricsServer(host, port, app, tls=web.tls)
     except OSError as exc:
         print(f"intune-exporter: cannot listen on {listen}: {exc.strerror or exc}", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
     trackers.extend(build_trackers(loaded))
     for tracker in trackers:
         tracker.restore()
@@ -118,7 +144,7 @@ def serve(loaded: LoadedConfig, listen: str, path: Path | None = None, web: WebC
         server.stop()
     deadline.cancel()
     log.info("stopped")
-    return 0
+    return EXIT_OK
 
 
 async def _run_until_signal(

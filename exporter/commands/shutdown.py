@@ -14,16 +14,16 @@ import sys
 import threading
 from collections.abc import Callable
 
+from exporter.commands.exit_codes import EXIT_FAILED
+
 log = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE = 10.0
 """Seconds `serve` may take to stop after SIGTERM or SIGINT."""
-EXIT_CODE = 1
-"""Exit status when the grace period ran out."""
 
 
 class ShutdownDeadline:
-    """Once `start`ed, exits the process with `EXIT_CODE` unless `cancel`led within `grace` seconds."""
+    """Once `start`ed, exits the process with `EXIT_FAILED` unless `cancel`led within `grace` seconds."""
 
     def __init__(self, grace: float = SHUTDOWN_GRACE, exit: Callable[[int], object] = os._exit) -> None:
         self.grace = grace
@@ -47,4 +47,4 @@ class ShutdownDeadline:
             handler.flush()
         sys.stdout.flush()
         sys.stderr.flush()
-        self._exit(EXIT_CODE)
+        self._exit(EXIT_FAILED)

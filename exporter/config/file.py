@@ -15,7 +15,7 @@ from typing import Annotated
 from pydantic import AfterValidator, Field, field_validator
 
 from exporter.catalogue import Catalogue, Cloud, load_builtin, load_file, merge
-from exporter.catalogue.model import HostName, RepresentativeTable, SetId, check_set_id
+from exporter.catalogue.model import HostName, RepresentativeTable, SetId, check_set_id, set_id_order
 from exporter.config.drift import DriftSettings
 from exporter.config.fields import Duration, NonNegativeDuration, Section
 from exporter.config.proxy import ProxySettings
@@ -272,11 +272,7 @@ def _with_absolute_state_paths(config: Config, base_dir: Path) -> Config:
 
 
 def _unknown_set(known: set[str]) -> str:
-    return f"unknown set id; known ids: {', '.join(sorted(known, key=_id_order))}"
-
-
-def _id_order(set_id: str) -> tuple[int, int, str]:
-    return (0, int(set_id), "") if set_id.isdigit() else (1, 0, set_id)
+    return f"unknown set id; known ids: {', '.join(sorted(known, key=set_id_order))}"
 
 
 def asu_sets_for(catalogue: Catalogue, tenant_location: str) -> list[str]:

@@ -47,12 +47,6 @@ class LabCA:
     def cert_pem(self) -> bytes:
         return self.cert.public_bytes(serialization.Encoding.PEM)
 
-    def client_context(self) -> ssl.SSLContext:
-        """A verifying client context that trusts this CA and nothing else."""
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        context.load_verify_locations(cadata=self.cert_pem.decode("ascii"))
-        return context
-
     def issue(
         self,
         names: Sequence[str],

@@ -10,6 +10,7 @@ import argparse
 from collections.abc import Sequence
 
 from exporter.catalogue import EndpointSet
+from exporter.catalogue.model import set_id_order
 from exporter.config.file import Config, LoadedConfig
 from exporter.errors import ConfigError
 from exporter.plan.targets import selected_sets
@@ -78,7 +79,7 @@ def _why_not_selected(config: Config, endpoint_set: EndpointSet) -> str:
 
 
 def _ids(ids: Sequence[str]) -> str:
-    return ", ".join(sorted(set(ids), key=lambda i: (0, int(i), "") if i.isdigit() else (1, 0, i)))
+    return ", ".join(sorted(set(ids), key=set_id_order))
 
 
 def add_filter_flags(parser: argparse.ArgumentParser) -> None:

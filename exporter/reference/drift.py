@@ -26,7 +26,6 @@ ports as "tcp/443" or "udp/123".
 from __future__ import annotations
 
 import ipaddress
-from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -34,7 +33,7 @@ from enum import StrEnum
 from exporter.catalogue.model import Catalogue, EndpointSet
 from exporter.reference.types import ReferenceItem
 
-__all__ = ["Direction", "DriftEntry", "Kind", "compute_drift", "has_added", "summarise"]
+__all__ = ["Direction", "DriftEntry", "Kind", "compute_drift", "has_added"]
 
 
 class Kind(StrEnum):
@@ -135,11 +134,6 @@ def compute_drift(
         if numbered and endpoint_set.service_area in areas and endpoint_set.id not in compared:
             entries.append(DriftEntry(endpoint_set.id, Kind.SET, Direction.REMOVED, endpoint_set.id))
     return sorted(entries)
-
-
-def summarise(entries: Iterable[DriftEntry]) -> dict[tuple[str, Kind, Direction], int]:
-    """Entry counts per (set_id, kind, direction): the samples of intune_catalogue_drift_entries."""
-    return dict(Counter((entry.set_id, entry.kind, entry.direction) for entry in entries))
 
 
 def has_added(entries: Iterable[DriftEntry]) -> bool:

@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry
 from exporter.metrics.exposition import SeriesCap, metrics_app
 from exporter.results.store import ResultStore
 from exporter.web.hardened_server import DEFAULT_LIMITS, LimitedServer, LimitedServer6, Limits
-from exporter.web.status import Status, as_json
+from exporter.web.status import Status
 from exporter.web.status_page import render_page
 
 StartResponse = Callable[..., Any]
@@ -52,7 +52,7 @@ def make_app(  # noqa: C901 -- a flat dispatch: one branch per endpoint of the W
             return [render_page(status()).encode()]
         if path == "/api/status":
             start_response("200 OK", [("Content-Type", "application/json")])
-            return [json.dumps(as_json(status()), indent=1).encode()]
+            return [json.dumps(status().model_dump(mode="json"), indent=1).encode()]
         return _text(start_response, "404 Not Found", "not found\n")
 
     return app

@@ -102,11 +102,11 @@ def _facts(status: Status) -> str:
         f"({status.summary.targets_probed} with results); configuration: "
         f"<code>{escape(facts.config_source)}</code>.",
     ]
-    if facts.last_cycle_finished_at is not None and facts.last_cycle_duration is not None:
+    if facts.last_cycle_finished_at is not None and facts.last_cycle_duration_seconds is not None:
         finished = _when(now, facts.last_cycle_finished_at, " ")
         lines.append(
             f"Probe cycles completed: {facts.cycles_completed}; the last took "
-            f"{facts.last_cycle_duration:.1f} s and finished at {finished}."
+            f"{facts.last_cycle_duration_seconds:.1f} s and finished at {finished}."
         )
     return "".join(f"<p>{line}</p>" for line in lines)
 

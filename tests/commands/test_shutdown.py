@@ -14,7 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from exporter.commands.shutdown import EXIT_CODE, ShutdownDeadline
+from exporter.commands.exit_codes import EXIT_FAILED
+from exporter.commands.shutdown import ShutdownDeadline
 from exporter.lab.certs import LabCA
 from exporter.reference.snapshot import Snapshot, SnapshotStore, load_or_create_client_id
 from tests.support.fault_lab import arrange_dns, dns_host, write_catalogue, write_config
@@ -45,7 +46,7 @@ def test_deadline_exits_with_an_error_when_shutdown_hangs(caplog: pytest.LogCapt
     ShutdownDeadline(0.1, exit=fake_exit).start()
 
     assert called.wait(5)
-    assert exits == [EXIT_CODE] and EXIT_CODE != 0
+    assert exits == [EXIT_FAILED] and EXIT_FAILED != 0
     assert any(
         record.levelno == logging.ERROR and "shutdown did not finish within 0.1s" in record.getMessage()
         for record in caplog.records

@@ -31,7 +31,7 @@ from tests.support.serving import exporter_serving, sample_values, wait_for
 from tests.support.simulators.dns_server import DNSServer
 from tests.support.simulators.faults import Fault, FaultLab, running_faults
 from tests.support.simulators.ntp_server import NTPServer
-from tests.support.simulators.tls_servers import LabCA
+from tests.support.simulators.tls_servers import LabCA, client_context
 
 TIMEOUT = 1.0
 """Seconds allowed per phase in the probe cases."""
@@ -154,7 +154,7 @@ def fault_dns(no_leaked_fds: None) -> Iterator[dict[bool, DNSServer]]:
 def settings_for(lab: FaultLab, ca: LabCA, dns_server: DNSServer) -> ProbeSettings:
     return ProbeSettings(
         timeouts=dict.fromkeys(Phase, TIMEOUT),
-        trust=ca.client_context(),
+        trust=client_context(ca),
         resolver=make_resolver(["127.0.0.1"], dns_server.port),
         port_remap=lab.port_remap,
     )

@@ -81,7 +81,7 @@ async def test_certificate_problems_have_the_tls_reasons(
 
 
 async def test_inspection_ca_answers_when_trusted(loopback_lab: LoopbackLab) -> None:
-    settings = loopback_lab.probe_settings(trust=loopback_lab.untrusted_ca.client_context())
+    settings = loopback_lab.probe_settings(trust=loopback_lab.untrusted_context)
 
     outcome = await probe_http(HOST, loopback_lab.UNTRUSTED, 443, settings, scheme="https")
 

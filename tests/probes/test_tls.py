@@ -71,7 +71,7 @@ async def test_untrusted_issuer_still_names_the_issuer(loopback_lab: LoopbackLab
 
 
 async def test_trusting_the_inspection_ca_makes_it_verified(loopback_lab: LoopbackLab) -> None:
-    settings = loopback_lab.probe_settings(trust=loopback_lab.untrusted_ca.client_context())
+    settings = loopback_lab.probe_settings(trust=loopback_lab.untrusted_context)
 
     outcome = await probe_tls(HOST, loopback_lab.UNTRUSTED, 443, settings)
 

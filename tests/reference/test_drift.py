@@ -11,7 +11,7 @@ import pytest
 from exporter.catalogue import Catalogue, EndpointSet, load_builtin
 from exporter.catalogue.export import to_service_items
 from exporter.config.drift import Limits
-from exporter.reference.drift import Direction, DriftEntry, Kind, compute_drift, has_added, summarise
+from exporter.reference.drift import Direction, DriftEntry, Kind, compute_drift, has_added
 from exporter.reference.items import parse_reference
 from exporter.reference.types import ReferenceItem
 
@@ -275,26 +275,6 @@ def test_output_is_sorted() -> None:
 # --- summaries ---
 
 
-def test_summarise_counts_per_set_kind_and_direction() -> None:
-    entries = [
-        entry("163", Kind.URL, ADDED, "a.example.com"),
-        entry("163", Kind.URL, ADDED, "b.example.com"),
-        entry("163", Kind.URL, REMOVED, "c.example.com"),
-        entry("163", Kind.IP, ADDED, "192.0.2.0/24"),
-        entry("170", Kind.ATTRIBUTE, CHANGED, "category: Default -> Allow"),
-        entry("170", Kind.ATTRIBUTE, CHANGED, "required: true -> false"),
-        entry("56", Kind.SET, REMOVED, "56"),
-    ]
-    assert summarise(entries) == {
-        ("163", Kind.URL, ADDED): 2,
-        ("163", Kind.URL, REMOVED): 1,
-        ("163", Kind.IP, ADDED): 1,
-        ("170", Kind.ATTRIBUTE, CHANGED): 2,
-        ("56", Kind.SET, REMOVED): 1,
-    }
-    assert summarise([]) == {}
-
-
 def test_has_added() -> None:
     assert not has_added([])
     quiet = [
@@ -382,7 +362,6 @@ def test_own_export_with_changes_shows_exactly_those(
         entry("999", Kind.URL, ADDED, "new.example.com"),
     ]
     assert has_added(drift)
-    assert summarise(drift)[("999", Kind.SET, ADDED)] == 1
 
 
 def test_mem_web_service_does_not_report_common_sets(

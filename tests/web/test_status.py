@@ -13,7 +13,7 @@ from exporter.plan.targets import Membership, Path, PlanHolder, Protocol, Target
 from exporter.probes.outcome import Certificate, ProbeOutcome, Reason
 from exporter.results.store import CycleStats, ResultStore, TargetResult
 from exporter.results.verdicts import Verdict
-from exporter.web.status import Status, StatusSource, as_json, build_status
+from exporter.web.status import Status, StatusSource, build_status
 from exporter.web.status_page import ago, render_page
 from tests.support.docs_tables import ROOT, table_first_column
 
@@ -100,7 +100,7 @@ def test_verdicts_and_failing_sets_first(status: Status) -> None:
 
 
 def test_json_document_shape(status: Status) -> None:
-    document = json.loads(json.dumps(as_json(status)))
+    document = json.loads(json.dumps(status.model_dump(mode="json")))
     assert document["generated_at"] == "2027-01-15T08:00:00Z"
     assert document["exporter"] == {
         "version": document["exporter"]["version"],
@@ -158,7 +158,7 @@ def field_paths(value: Any, prefix: str = "") -> set[str]:
 
 def test_every_field_is_documented(status: Status) -> None:
     documented = table_first_column(ROOT / "docs" / "status.md", "## Fields")
-    assert field_paths(as_json(status)) == documented
+    assert field_paths(status.model_dump(mode="json")) == documented
 
 
 class _Text(HTMLParser):
@@ -202,7 +202,7 @@ def test_before_the_first_cycle(plan: TargetPlan) -> None:
     status = source()
     assert not status.exporter.ready
     assert {s.verdict for s in status.sets} == {Verdict.UNPROBED}
-    assert as_json(status)["exporter"]["last_cycle_finished_at"] is None
+    assert status.model_dump(mode="json")["exporter"]["last_cycle_finished_at"] is None
     assert "First probe cycle running" in render_page(status)
 
 

@@ -88,6 +88,13 @@ TRUSTED_CA_NAME = ("Intune Lab Root CA", "Intune Lab")
 UNTRUSTED_CA_NAME = ("Contoso TLS Inspection CA", "Contoso Firewall")
 
 
+def client_context(ca: LabCA) -> ssl.SSLContext:
+    """A verifying client context that trusts `ca` and nothing else."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.load_verify_locations(cadata=ca.cert_pem.decode("ascii"))
+    return context
+
+
 @dataclass
 class LoopbackLab:
     """Handle on the running lab; see the module docstring for what each address does."""
@@ -119,7 +126,12 @@ class LoopbackLab:
     def trusted_context(self) -> ssl.SSLContext:
         """A new verifying client context trusting only the trusted CA: new on every use, because clients
         such as httpx configure the context they are given (ALPN) and tests must not see each other's."""
-        return self.ca.client_context()
+        return client_context(self.ca)
+
+    @property
+    def untrusted_context(self) -> ssl.SSLContext:
+        """A new verifying client context trusting only the untrusted ("inspection") CA."""
+        return client_context(self.untrusted_ca)
 
     @property
     def port_remap(self) -> dict[int, int]:
