@@ -167,16 +167,17 @@ def ours_main(args: argparse.Namespace) -> None:
     from exporter.config.file import load
     from exporter.metrics.endpoints import ExporterCollector
     from exporter.metrics.network_checks import NetworkChecksCollector
-    from exporter.plan.builder import probe_settings
-    from exporter.plan.targets import PlanHolder, build_plan
+    from exporter.plan.builder import build
+    from exporter.plan.probe_settings import probe_settings
+    from exporter.plan.targets import PlanHolder
     from exporter.results.store import ResultStore
     from exporter.scheduler.cycle import run_cycle
 
     logging.getLogger("exporter").setLevel(logging.CRITICAL)  # N failing targets would log N lines
     loaded = load(Path(args.config))
     durations = _time_probes()
-    plan = build_plan(loaded.config, loaded.catalogue)
     settings = probe_settings(loaded)
+    plan = build(loaded, settings)
     store = ResultStore()
     plans = PlanHolder(plan)
     registry = CollectorRegistry()
@@ -200,28 +201,25 @@ def ours_main(args: argparse.Namespace) -> None:
 
 
 def _time_probes() -> dict[str, float]:
-    """Seconds of each target's probes, DNS excluded, by host: `probe_target` wrapped in a timer (a
-    run_cycle worker calls it once the host is resolved). A failed probe carries no phase for the step
-    that timed out, hence a timer of our own."""
-    from exporter.catalogue import Flag
-    from exporter.plan.targets import Target
+    """Seconds of each target's probes, DNS excluded, by host: the registry's `run_probe` wrapped in a
+    timer (a run_cycle worker calls it once the host is resolved). A failed probe carries no phase for
+    the step that timed out, hence a timer of our own."""
+    from exporter.probes import registry
     from exporter.probes.outcome import ProbeOutcome
+    from exporter.probes.prober import ProbeTarget, Protocol
     from exporter.probes.settings import ProbeSettings
-    from exporter.scheduler import cycle as engine
 
     durations: dict[str, float] = {}
-    probe_target = engine.probe_target
+    run_probe = registry.run_probe
 
-    async def timed(
-        target: Target, address: str, settings: ProbeSettings, flags: frozenset[Flag]
-    ) -> ProbeOutcome:
+    async def timed(protocol: Protocol, target: ProbeTarget, settings: ProbeSettings) -> ProbeOutcome:
         started = time.perf_counter()
         try:
-            return await probe_target(target, address, settings, flags)
+            return await run_probe(protocol, target, settings)
         finally:
             durations[target.host] = time.perf_counter() - started
 
-    engine.probe_target = timed
+    registry.run_probe = timed
     return durations
 
 

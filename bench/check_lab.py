@@ -27,8 +27,10 @@ from exporter.commands.lab import write_config
 from exporter.config.file import load
 from exporter.lab.network import running_network
 from exporter.lab.scenario import HEALTHY
-from exporter.plan.builder import probe_settings
-from exporter.plan.targets import Protocol, TargetPlan, build_plan
+from exporter.plan.builder import build
+from exporter.plan.probe_settings import probe_settings
+from exporter.plan.targets import TargetPlan
+from exporter.probes.prober import Protocol
 from exporter.results.store import ResultStore
 from exporter.scheduler.cycle import run_cycle
 
@@ -63,8 +65,8 @@ def main() -> None:
         running_network(Path(name), load_builtin(), broken=False, intercept=False) as network,
     ):
         loaded = load(write_config(Path(name), network, "127.0.0.1:0"))
-        plan = build_plan(loaded.config, loaded.catalogue)
         settings = probe_settings(loaded)
+        plan = build(loaded, settings)
         trusted = ssl.create_default_context(cafile=str(network.ca_file))
         exporter_times, baseline_times = [], []
         for _ in range(rounds):
@@ -77,7 +79,8 @@ def main() -> None:
             baseline_times.append(time.perf_counter() - started)
     exporter_median = statistics.median(exporter_times)
     baseline_median = statistics.median(baseline_times)
-    print(f"targets: {len(plan.targets)} ({len(plan.hosts)} hosts), rounds: {rounds}")
+    hosts = {target.host for target in plan.targets}
+    print(f"targets: {len(plan.targets)} ({len(hosts)} hosts), rounds: {rounds}")
     print(f"exporter full cycle (DNS + TCP/TLS/HTTP/NTP probes): median {exporter_median:.3f}s")
     print(f"baseline (bare connect / TLS handshake per target): median {baseline_median:.3f}s")
     print(f"ratio exporter / baseline: {exporter_median / baseline_median:.2f}")

@@ -21,7 +21,7 @@ import anyio
 
 from exporter.config.file import LoadedConfig, load
 from exporter.lab.dns import DNSServer, UnrecordedQueries
-from exporter.plan.builder import probe_settings
+from exporter.plan.probe_settings import probe_settings
 from exporter.probes.dns import resolve
 
 

@@ -30,8 +30,9 @@ from exporter.catalogue import Catalogue
 from exporter.metrics.endpoints import ExporterCollector
 from exporter.metrics.exposition import render
 from exporter.metrics.network_checks import NetworkChecksCollector
-from exporter.plan.targets import Membership, PlanHolder, Protocol, Target, TargetPlan
+from exporter.plan.targets import Membership, PlanHolder, Target, TargetPlan
 from exporter.probes.outcome import Certificate, Phase, ProbeOutcome
+from exporter.probes.prober import Protocol
 from exporter.results.store import ResultStore, TargetResult
 
 CERT = Certificate(

@@ -117,8 +117,9 @@ def soak(args: argparse.Namespace, config: Path) -> int:
     from exporter.metrics.endpoints import ExporterCollector
     from exporter.metrics.exposition import SeriesCap, render_gzip
     from exporter.metrics.network_checks import NetworkChecksCollector
-    from exporter.plan.builder import probe_settings
-    from exporter.plan.targets import PlanHolder, build_plan
+    from exporter.plan.expand import build_plan
+    from exporter.plan.probe_settings import probe_settings
+    from exporter.plan.targets import PlanHolder
     from exporter.probes.outcome import Reason
     from exporter.results.store import ResultStore
     from exporter.scheduler.cycle import run_cycle

@@ -16,8 +16,9 @@ from exporter.commands.exit_codes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK,
 from exporter.commands.logs import setup_logging
 from exporter.commands.progress import Progress
 from exporter.config.file import LoadedConfig, load
-from exporter.plan.builder import probe_settings, routed_plan
+from exporter.plan.builder import build
 from exporter.plan.filters import add_filter_flags, narrowed
+from exporter.plan.probe_settings import probe_settings
 from exporter.plan.targets import TargetPlan
 from exporter.probes.settings import ProbeSettings
 from exporter.results.store import ResultStore
@@ -54,7 +55,7 @@ def run_check(
     err = sys.stderr if err is None else err
     loaded = narrowed(loaded, options.set_ids, options.sections)
     settings = probe_settings(loaded)
-    plan = routed_plan(loaded, settings)
+    plan = build(loaded, settings)
     progress = Progress(len(plan.targets), err, live=err.isatty())
     store = ResultStore()
     store.listen(progress.result)

@@ -7,14 +7,15 @@ import argparse
 
 from exporter.commands.exit_codes import EXIT_OK
 from exporter.config.file import load
-from exporter.plan.builder import probe_settings, routed_plan
+from exporter.plan.builder import build
+from exporter.plan.probe_settings import probe_settings
 from exporter.web.web_config import load_web_config
 
 
 def run(args: argparse.Namespace) -> int:
     """The `config check` command's handler; a problem raises ConfigError."""
     loaded = load(args.config)
-    plan = routed_plan(loaded, probe_settings(loaded))
+    plan = build(loaded, probe_settings(loaded))
     print(f"{loaded.source}: OK, {len(plan.sets)} sets, {len(plan.targets)} targets")
     if args.web_config_file is not None:
         web = load_web_config(args.web_config_file)

@@ -24,9 +24,9 @@ from exporter.metrics.endpoints import ExporterCollector
 from exporter.metrics.exposition import SeriesCap
 from exporter.metrics.network_checks import NetworkChecksCollector
 from exporter.metrics.reload import ReloadCollector
-from exporter.plan.builder import probe_settings
-from exporter.plan.proxy_routes import route_plan
-from exporter.plan.targets import PlanHolder, TargetPlan, build_plan, with_extra_hosts
+from exporter.plan.builder import build
+from exporter.plan.probe_settings import probe_settings
+from exporter.plan.targets import PlanHolder, TargetPlan
 from exporter.reference.tracker import ReferenceTracker
 from exporter.results.store import ResultStore
 from exporter.scheduler.cycle import run_forever
@@ -50,14 +50,11 @@ class _Probing:
         """Raises ConfigError, changing nothing, when `loaded` cannot run."""
         settings = probe_settings(loaded)
         self.loaded, self.settings = loaded, settings
-        self._base = build_plan(loaded.config, loaded.catalogue)
         self.replan()
 
     def replan(self) -> None:
-        plan = self._base
-        if self.loaded.config.drift.probe_added:
-            plan = with_extra_hosts(plan, added_hosts(self.trackers))
-        self.plans.replace(route_plan(plan, self.loaded.config.proxy, self.settings.has_proxy_credentials))
+        extras = added_hosts(self.trackers) if self.loaded.config.drift.probe_added else []
+        self.plans.replace(build(self.loaded, self.settings, extras))
 
 
 def add_serve_flags(parser: argparse.ArgumentParser) -> None:

@@ -12,7 +12,7 @@ from exporter.catalogue import Flag
 from exporter.metrics import table
 from exporter.metrics.endpoints import TargetRows
 from exporter.metrics.exposition import Family, Row
-from exporter.plan.targets import Membership, Path, PlanHolder, Target
+from exporter.plan.targets import Membership, NetworkPath, PlanHolder, Target
 from exporter.probes.outcome import Reason
 from exporter.results.store import ResultStore, TargetResult
 
@@ -45,14 +45,14 @@ class NetworkChecksCollector(Collector):
         intercepted, ranges = self._rows.families(plan, results)
         anonymous: dict[tuple[str, str], float] = {}
         # With proxy credentials the anonymous check has a path of its own; without, the proxied path is it.
-        separate = {(t.host, t.port, t.via) for t in plan.targets if t.path is Path.PROXY_ANONYMOUS}
+        separate = {(t.host, t.port, t.via) for t in plan.targets if t.path is NetworkPath.PROXY_ANONYMOUS}
         for target, members in plan.targets.items():
             result = results.get(target)
-            if target.path is Path.DIRECT or result is None:
+            if target.path is NetworkPath.DIRECT or result is None:
                 continue
             outcome = result.outcome
-            is_anonymous = target.path is Path.PROXY_ANONYMOUS or (
-                target.path is Path.PROXY and (target.host, target.port, target.via) not in separate
+            is_anonymous = target.path is NetworkPath.PROXY_ANONYMOUS or (
+                target.path is NetworkPath.PROXY and (target.host, target.port, target.via) not in separate
             )
             if not is_anonymous:
                 continue

@@ -13,7 +13,7 @@ from exporter.catalogue import EndpointSet
 from exporter.catalogue.model import set_id_order
 from exporter.config.file import Config, LoadedConfig
 from exporter.errors import ConfigError
-from exporter.plan.targets import selected_sets
+from exporter.plan.selection import selected_sets
 
 
 def chosen_sets(loaded: LoadedConfig, set_ids: Sequence[str], sections: Sequence[str]) -> list[EndpointSet]:

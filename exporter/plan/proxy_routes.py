@@ -16,7 +16,8 @@ from dataclasses import replace
 
 from exporter.catalogue import Flag
 from exporter.config.proxy import DIRECT, ProxySettings, check_proxy_url, split_proxy_url
-from exporter.plan.targets import Membership, Path, Protocol, Target, TargetPlan
+from exporter.plan.targets import Membership, NetworkPath, Target, TargetPlan
+from exporter.probes.prober import Protocol
 
 
 def via(url: str) -> str:
@@ -52,9 +53,9 @@ def environment_proxy_url(url: str) -> str | None:
 
 def paths_for(
     set_id: str, target: Target, settings: ProxySettings, environ: Mapping[str, str]
-) -> list[tuple[Path, str]]:
+) -> list[tuple[NetworkPath, str]]:
     if target.protocol is Protocol.NTP:
-        return [(Path.DIRECT, "")]
+        return [(NetworkPath.DIRECT, "")]
     url: str | None
     if set_id in settings.sets:
         url = None if settings.sets[set_id] == DIRECT else settings.sets[set_id]
@@ -65,10 +66,10 @@ def paths_for(
     else:
         url = None
     if url is None:
-        return [(Path.DIRECT, "")]
-    paths = [(Path.PROXY, via(url))]
+        return [(NetworkPath.DIRECT, "")]
+    paths = [(NetworkPath.PROXY, via(url))]
     if settings.also_direct:
-        paths.append((Path.DIRECT, ""))
+        paths.append((NetworkPath.DIRECT, ""))
     return paths
 
 
@@ -82,11 +83,11 @@ def route_plan(
             for path, proxy in paths_for(member.set_id, target, settings, environ):
                 routed[replace(target, path=path, via=proxy)].append(member)
                 if (
-                    path is Path.PROXY
+                    path is NetworkPath.PROXY
                     and has_credentials
                     and Flag.UNAUTHENTICATED_PROXY_REQUIRED in member.flags
                 ):
-                    routed[replace(target, path=Path.PROXY_ANONYMOUS, via=proxy)].append(member)
+                    routed[replace(target, path=NetworkPath.PROXY_ANONYMOUS, via=proxy)].append(member)
     return TargetPlan(
         sets=plan.sets,
         targets=dict(sorted(routed.items())),

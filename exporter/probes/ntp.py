@@ -26,6 +26,7 @@ from typing import Final
 import anyio
 
 from exporter.probes.outcome import Phase, ProbeOutcome, Reason
+from exporter.probes.prober import ProbeTarget
 from exporter.probes.settings import ProbeSettings
 
 PACKET_SIZE: Final = 48
@@ -130,9 +131,10 @@ def offset_and_delay(t1: float, t2: float, t3: float, t4: float) -> tuple[float,
     return offset, delay
 
 
-async def probe_ntp(host: str, address: str, port: int, settings: ProbeSettings) -> ProbeOutcome:
-    """Ask the NTP server at `address` for the time once; `host` only names it in failure details."""
-    dial_port = settings.dial_port(port)
+async def probe(target: ProbeTarget, settings: ProbeSettings) -> ProbeOutcome:
+    """Ask the NTP server at the target's address for the time once; the host only names it in details."""
+    host, address = target.host, target.address
+    dial_port = settings.dial_port(target.port)
     where = f"{host} ({address} udp/{dial_port})"
     try:
         family = socket.AF_INET6 if ipaddress.ip_address(address).version == 6 else socket.AF_INET

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 
@@ -83,3 +83,16 @@ class ProbeOutcome:
     @classmethod
     def failure(cls, reason: Reason, detail: str, phases: dict[Phase, float] | None = None) -> ProbeOutcome:
         return cls(ok=False, reason=reason, detail=detail, phases=dict(phases or {}))
+
+    def then(self, step: ProbeOutcome) -> ProbeOutcome:
+        """The outcome of `step` run after this one (a lookup then a probe, a handshake then a request):
+        the phases add up, `step` decides success, and what `step` did not learn comes from this one."""
+        return replace(
+            step,
+            phases={**self.phases, **step.phases},
+            addresses=step.addresses or self.addresses,
+            certificate=step.certificate or self.certificate,
+            http_status=step.http_status if step.http_status is not None else self.http_status,
+            ntp_offset=step.ntp_offset if step.ntp_offset is not None else self.ntp_offset,
+            intercepted=step.intercepted if step.intercepted is not None else self.intercepted,
+        )

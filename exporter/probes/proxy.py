@@ -12,9 +12,9 @@ What the proxy says, and the reason it becomes::
 from __future__ import annotations
 
 import base64
-import re
 
 import anyio
+import h11
 from anyio.abc import SocketStream
 
 from exporter.probes.failures import ProbeFailed, connect_failure
@@ -22,7 +22,6 @@ from exporter.probes.outcome import Reason
 from exporter.probes.settings import ProxyRoute
 
 MAX_RESPONSE_HEAD = 16 * 1024
-_STATUS_LINE = re.compile(rb"^HTTP/1\.[01] (\d{3})([^\r\n]*)")
 
 
 def authorization(route: ProxyRoute) -> dict[str, str]:
@@ -57,13 +56,7 @@ async def open_tunnel(route: ProxyRoute, host: str, port: int) -> SocketStream:
     """A TCP stream to `host`:`port` through `route`. The caller sets the deadline."""
     stream = await connect_proxy(route)
     try:
-        target = f"{host}:{port}"
-        headers = {"Host": target, **authorization(route)}
-        request = (
-            f"CONNECT {target} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
-        )
-        await stream.send(request.encode("ascii"))
-        status, text = await _read_status(stream, route)
+        status, text = await _connect(stream, route, f"{host}:{port}")
     except BaseException:
         await anyio.aclose_forcefully(stream)
         raise
@@ -73,18 +66,25 @@ async def open_tunnel(route: ProxyRoute, host: str, port: int) -> SocketStream:
     return stream
 
 
-async def _read_status(stream: SocketStream, route: ProxyRoute) -> tuple[int, str]:
-    head = b""
-    while b"\r\n\r\n" not in head:
+async def _connect(stream: SocketStream, route: ProxyRoute, target: str) -> tuple[int, str]:
+    """Send CONNECT and read the proxy's answer head (h11 writes and parses it); returns status and reason."""
+    connection = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_RESPONSE_HEAD)
+    headers = [("Host", target), *authorization(route).items()]
+    await stream.send(connection.send(h11.Request(method="CONNECT", target=target, headers=headers)))
+    closed = ProbeFailed(Reason.PROXY_ERROR, f"proxy {route.display} closed the connection")
+    while True:
         try:
-            chunk = await stream.receive()
-        except (anyio.EndOfStream, anyio.BrokenResourceError, OSError):
-            raise ProbeFailed(Reason.PROXY_ERROR, f"proxy {route.display} closed the connection") from None
-        head += chunk
-        if len(head) > MAX_RESPONSE_HEAD:
-            raise ProbeFailed(Reason.PROXY_ERROR, f"proxy {route.display} sent an oversized answer")
-    # Bytes after the head would belong to the tunnel; a proxy sends none before we speak.
-    match = _STATUS_LINE.match(head)
-    if match is None:
-        raise ProbeFailed(Reason.PROXY_ERROR, f"proxy {route.display} did not answer in HTTP")
-    return int(match.group(1)), match.group(2).decode("latin-1")
+            event = connection.next_event()
+        except h11.RemoteProtocolError as exc:
+            why = f"proxy {route.display} did not answer in HTTP ({exc})"
+            raise ProbeFailed(Reason.PROXY_ERROR, why) from None
+        if event is h11.NEED_DATA:
+            try:
+                connection.receive_data(await stream.receive())
+            except (anyio.EndOfStream, anyio.BrokenResourceError, OSError):
+                raise closed from None
+        elif isinstance(event, h11.Response):
+            # Bytes after the head would belong to the tunnel; a proxy sends none before we speak.
+            return event.status_code, (b" " + event.reason).decode("latin-1") if event.reason else ""
+        elif not isinstance(event, h11.InformationalResponse):
+            raise closed

@@ -9,26 +9,25 @@ from anyio.abc import SocketStream
 
 from exporter.probes.failures import ProbeFailed, connect_failure
 from exporter.probes.outcome import Phase, ProbeOutcome, Reason
+from exporter.probes.prober import ProbeTarget
 from exporter.probes.proxy import open_tunnel
 from exporter.probes.settings import ProbeSettings, ProxyRoute
 
 
-async def probe_tcp(host: str, address: str, port: int, settings: ProbeSettings) -> ProbeOutcome:
-    """Connect to `address` on the dialled port for catalogue `port`, then hang up at once."""
-    outcome, stream = await open_tcp(address, port, settings)
+async def probe(target: ProbeTarget, settings: ProbeSettings) -> ProbeOutcome:
+    """Connect to the target's address on the dialled port, then hang up at once."""
+    outcome, stream = await open_tcp(target, settings)
     if stream is not None:
         await anyio.aclose_forcefully(stream)
     return outcome
 
 
-async def open_tcp(
-    address: str, port: int, settings: ProbeSettings
-) -> tuple[ProbeOutcome, SocketStream | None]:
-    """As `probe_tcp`, and when the connection opened, the stream: the caller closes it."""
+async def open_tcp(target: ProbeTarget, settings: ProbeSettings) -> tuple[ProbeOutcome, SocketStream | None]:
+    """As `probe`, and when the connection opened, the stream: the caller closes it."""
     started = time.perf_counter()
     try:
         stream = await connect(
-            address, settings.dial_port(port), settings.timeouts[Phase.CONNECT], settings.proxy
+            target.address, settings.dial_port(target.port), settings.timeouts[Phase.CONNECT], settings.proxy
         )
     except ProbeFailed as failure:
         return ProbeOutcome.failure(failure.reason, failure.detail), None

@@ -2,8 +2,9 @@
 
 When verification refuses the certificate (untrusted issuer, wrong name, expired), a second handshake
 that verifies nothing fetches the leaf so the outcome still names its issuer: that is how TLS
-inspection by a proxy shows up. `open_tls` hands the verified stream on, so an HTTPS request can follow
-on the same connection.
+inspection by a proxy shows up; where the page says inspection is unsupported, it fails the probe
+(TLS_INTERCEPTED). `open_tls` hands the verified stream on, so an HTTPS request can follow on the same
+connection (`https`).
 """
 
 from __future__ import annotations
@@ -11,30 +12,55 @@ from __future__ import annotations
 import functools
 import ssl
 import time
+from dataclasses import replace
 
 import anyio
 from anyio.abc import SocketStream
 from anyio.streams.tls import TLSAttribute, TLSStream
 
+from exporter.catalogue import Flag
 from exporter.probes.certificates import describe_certificate
 from exporter.probes.failures import CERTIFICATE_REASONS, ProbeFailed, tls_failure
 from exporter.probes.outcome import Certificate, Phase, ProbeOutcome, Reason
+from exporter.probes.prober import ProbeTarget
 from exporter.probes.settings import ProbeSettings
 from exporter.probes.tcp import connect
 
 
-async def probe_tls(host: str, address: str, port: int, settings: ProbeSettings) -> ProbeOutcome:
-    """Handshake with `address` as if it were `host`. `phases` holds the steps that completed."""
-    outcome, stream = await open_tls(host, address, port, settings)
+async def probe(target: ProbeTarget, settings: ProbeSettings) -> ProbeOutcome:
+    """Handshake with the target's address as if it were its host. `phases` holds the steps that completed."""
+    outcome, stream = await open_tls(target, settings)
     if stream is not None:
         await anyio.aclose_forcefully(stream)
     return outcome
 
 
-async def open_tls(
+async def open_tls(target: ProbeTarget, settings: ProbeSettings) -> tuple[ProbeOutcome, TLSStream | None]:
+    """As `probe`, and when the handshake succeeded, the open stream: the caller closes it."""
+    outcome, stream = await _open_tls(target.host, target.address, target.port, settings)
+    judged = judge_interception(outcome, target.flags)
+    if judged is not outcome and stream is not None:
+        await anyio.aclose_forcefully(stream)
+        stream = None
+    return judged, stream
+
+
+def judge_interception(outcome: ProbeOutcome, flags: frozenset[Flag]) -> ProbeOutcome:
+    """An intercepted handshake fails endpoints on which the page says TLS inspection is unsupported."""
+    if not outcome.intercepted or Flag.SSL_INSPECTION_UNSUPPORTED not in flags:
+        return outcome
+    issuer = outcome.certificate.issuer_cn if outcome.certificate is not None else "unknown issuer"
+    return replace(
+        outcome,
+        ok=False,
+        reason=Reason.TLS_INTERCEPTED,
+        detail=f"TLS inspected (certificate issued by {issuer}); unsupported on this endpoint",
+    )
+
+
+async def _open_tls(
     host: str, address: str, port: int, settings: ProbeSettings
 ) -> tuple[ProbeOutcome, TLSStream | None]:
-    """As `probe_tls`, and when the handshake succeeded, the open stream: the caller closes it."""
     phases: dict[Phase, float] = {}
     try:
         stream = await _tls_stream(host, address, port, settings, settings.trust, phases)

@@ -18,7 +18,7 @@ from exporter.catalogue.allowlist import allowlist, networks
 from exporter.catalogue.pac import proxy_address
 from exporter.cli import main
 from exporter.config.file import load
-from exporter.plan.targets import selected_sets
+from exporter.plan.selection import selected_sets
 from tests.support.simulators.squid import squid_binary
 
 PROXY = "127.0.0.1:3128"

@@ -19,8 +19,9 @@ import pytest
 from exporter.cli import main
 from exporter.commands.check_text import use_colour
 from exporter.commands.progress import Progress
-from exporter.plan.targets import Protocol, Target
+from exporter.plan.targets import Target
 from exporter.probes.outcome import ProbeOutcome, Reason
+from exporter.probes.prober import Protocol
 from exporter.results.store import ResultStore, TargetResult
 from exporter.results.verdicts import Verdict
 from tests.support.e2e_lab import BLACKHOLE_HOST, NXDOMAIN_HOST, REFUSED_HOST, arrange, write_config

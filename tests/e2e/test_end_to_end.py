@@ -11,8 +11,9 @@ from prometheus_client import CollectorRegistry
 from exporter.cli import main
 from exporter.config.file import load
 from exporter.metrics.endpoints import ExporterCollector
-from exporter.plan.builder import probe_settings
-from exporter.plan.targets import PlanHolder, TargetPlan, build_plan
+from exporter.plan.expand import build_plan
+from exporter.plan.probe_settings import probe_settings
+from exporter.plan.targets import PlanHolder, TargetPlan
 from exporter.results.store import ResultStore
 from exporter.scheduler.cycle import run_cycle
 from tests.support.e2e_lab import (

@@ -15,7 +15,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from exporter.config.file import load
 from exporter.metrics.endpoints import ExporterCollector
 from exporter.metrics.network_checks import NetworkChecksCollector
-from exporter.plan.builder import probe_settings, routed_plan
+from exporter.plan.builder import build
+from exporter.plan.probe_settings import probe_settings
 from exporter.plan.targets import PlanHolder, TargetPlan
 from exporter.results.store import ResultStore
 from exporter.scheduler.cycle import run_cycle
@@ -70,7 +71,7 @@ def probe(
     def run(**config: Any) -> Scrape:
         loaded = load(write_config(tmp_path / "lab.yml", dns_server, ntp_server, loopback_lab, **config))
         settings = probe_settings(loaded)
-        plan = routed_plan(loaded, settings)
+        plan = build(loaded, settings)
         store = ResultStore()
         anyio.run(run_cycle, plan, settings, store, 16)
         registry = CollectorRegistry()

@@ -7,8 +7,10 @@ from prometheus_client import CollectorRegistry
 
 from exporter.config.file import load
 from exporter.metrics.endpoints import ExporterCollector
-from exporter.plan.targets import PlanHolder, Protocol, Target, TargetPlan, build_plan
+from exporter.plan.expand import build_plan
+from exporter.plan.targets import PlanHolder, Target, TargetPlan
 from exporter.probes.outcome import Certificate, Phase, ProbeOutcome, Reason
+from exporter.probes.prober import Protocol
 from exporter.results.store import ResultStore, TargetResult
 
 MANAGE = Target("manage.microsoft.com", 443, Protocol.HTTPS)

@@ -15,7 +15,8 @@ from exporter.metrics.endpoints import ExporterCollector
 from exporter.metrics.exposition import CONTENT_TYPE, Family, RowCache, SeriesCap, metrics_app, render
 from exporter.metrics.network_checks import NetworkChecksCollector
 from exporter.metrics.table import EXPORTER_SERIES_DROPPED, MetricSpec, MetricType
-from exporter.plan.targets import PlanHolder, TargetPlan, build_plan
+from exporter.plan.expand import build_plan
+from exporter.plan.targets import PlanHolder, TargetPlan
 from exporter.probes.outcome import Certificate, Phase, ProbeOutcome, Reason
 from exporter.results.store import ResultStore, TargetResult
 

@@ -7,10 +7,12 @@ import pytest
 from exporter.config.file import load
 from exporter.config.proxy import ProxySettings
 from exporter.errors import ConfigError
-from exporter.plan.builder import probe_settings, proxy_credentials
+from exporter.plan.expand import build_plan
+from exporter.plan.probe_settings import probe_settings, proxy_credentials
 from exporter.plan.proxy_routes import environment_proxy_url, paths_for, route_plan
-from exporter.plan.targets import Path as Route
-from exporter.plan.targets import Protocol, Target, build_plan
+from exporter.plan.targets import NetworkPath as Route
+from exporter.plan.targets import Target
+from exporter.probes.prober import Protocol
 
 HTTPS = Target("manage.microsoft.com", 443, Protocol.HTTPS)
 NTP = Target("time.windows.com", 123, Protocol.NTP)

@@ -4,7 +4,9 @@ from pathlib import Path
 
 from exporter.catalogue import Flag
 from exporter.config.file import Config, LoadedConfig, load
-from exporter.plan.targets import Protocol, Target, TargetPlan, build_plan
+from exporter.plan.expand import build_plan
+from exporter.plan.targets import Target, TargetPlan
+from exporter.probes.prober import Protocol
 
 
 def plan_for(tmp_path: Path, text: str = "") -> tuple[TargetPlan, LoadedConfig]:

@@ -18,20 +18,25 @@ import anyio
 import pytest
 
 from exporter.config.file import load
-from exporter.plan.builder import probe_settings
-from exporter.plan.targets import Protocol, Target, build_plan
+from exporter.lab.certs import LabCA
+from exporter.plan.expand import build_plan
+from exporter.plan.probe_settings import probe_settings
+from exporter.plan.targets import Target
 from exporter.probes.dns import make_resolver, resolve
 from exporter.probes.outcome import Phase, Reason
+from exporter.probes.prober import ProbeTarget, Protocol
+from exporter.probes.registry import run_probe
 from exporter.probes.settings import ProbeSettings
 from exporter.results.store import ResultStore
-from exporter.scheduler.cycle import probe_target, run_cycle
-from tests.support.docs_tables import ROOT, section
+from exporter.scheduler.cycle import run_cycle
+from tests.support.docs_tables import section
 from tests.support.fault_lab import PROTOCOL_PORTS, arrange_dns, dns_host, write_catalogue, write_config
+from tests.support.paths import ROOT
 from tests.support.serving import exporter_serving, sample_values, wait_for
 from tests.support.simulators.dns_server import DNSServer
 from tests.support.simulators.faults import Fault, FaultLab, running_faults
 from tests.support.simulators.ntp_server import NTPServer
-from tests.support.simulators.tls_servers import LabCA, client_context
+from tests.support.simulators.tls_servers import client_context
 
 TIMEOUT = 1.0
 """Seconds allowed per phase in the probe cases."""
@@ -177,7 +182,7 @@ async def test_fault(
     settings = settings_for(fault_lab, ca, fault_dns[True])
 
     started = time.monotonic()
-    outcome = await probe_target(target, fault.address, settings, frozenset())
+    outcome = await run_probe(target.protocol, ProbeTarget(target.host, fault.address, target.port), settings)
     elapsed = time.monotonic() - started
 
     assert outcome.reason in accepted(fault, reason), outcome.detail
@@ -233,9 +238,7 @@ async def test_ntp_fault(
     settings.port_remap[123] = ntp_server.port
 
     started = time.monotonic()
-    outcome = await probe_target(
-        Target("time.windows.com", 123, Protocol.NTP), "127.0.0.1", settings, frozenset()
-    )
+    outcome = await run_probe(Protocol.NTP, ProbeTarget("time.windows.com", "127.0.0.1", 123), settings)
     elapsed = time.monotonic() - started
 
     assert (outcome.ok, outcome.reason) == (False, reason), outcome.detail

@@ -4,8 +4,11 @@ import gc
 
 import pytest
 
-from exporter.probes.http import host_header, probe_http, request_url
+from exporter.probes import http, https
+from exporter.probes.http import host_header, request_url
 from exporter.probes.outcome import Phase, Reason
+from exporter.probes.prober import ProbeTarget, Protocol
+from exporter.probes.registry import PROBERS
 from tests.support.simulators.tls_servers import LoopbackLab
 
 pytestmark = pytest.mark.anyio
@@ -16,7 +19,7 @@ HOST = "enrollment.manage.microsoft.com"
 async def test_plain_http_status_and_headers(loopback_lab: LoopbackLab) -> None:
     settings = loopback_lab.probe_settings(user_agent="probe-test/1")
 
-    outcome = await probe_http(HOST, loopback_lab.HEALTHY, 80, settings, scheme="http")
+    outcome = await http.probe(ProbeTarget(HOST, loopback_lab.HEALTHY, 80), settings)
 
     assert outcome.ok
     assert outcome.http_status == 200
@@ -28,7 +31,7 @@ async def test_plain_http_status_and_headers(loopback_lab: LoopbackLab) -> None:
 
 
 async def test_https_to_the_pinned_address_uses_the_catalogue_name(loopback_lab: LoopbackLab) -> None:
-    outcome = await probe_http(HOST, loopback_lab.HEALTHY, 443, loopback_lab.probe_settings(), scheme="https")
+    outcome = await https.probe(ProbeTarget(HOST, loopback_lab.HEALTHY, 443), loopback_lab.probe_settings())
 
     assert outcome.ok
     assert outcome.http_status == 200
@@ -43,7 +46,7 @@ async def test_any_status_is_success_and_redirects_are_not_followed(
 ) -> None:
     settings = loopback_lab.probe_settings(http_path=f"/status/{status}")
 
-    outcome = await probe_http(HOST, loopback_lab.HEALTHY, 443, settings, scheme="https")
+    outcome = await https.probe(ProbeTarget(HOST, loopback_lab.HEALTHY, 443), settings)
 
     assert outcome.ok
     assert outcome.reason is None
@@ -55,7 +58,7 @@ async def test_any_status_is_success_and_redirects_are_not_followed(
 async def test_non_default_catalogue_port_goes_into_the_host_header(loopback_lab: LoopbackLab) -> None:
     settings = loopback_lab.probe_settings(port_remap={8443: loopback_lab.https_port})
 
-    outcome = await probe_http(HOST, loopback_lab.HEALTHY, 8443, settings, scheme="https")
+    outcome = await https.probe(ProbeTarget(HOST, loopback_lab.HEALTHY, 8443), settings)
 
     assert outcome.http_status == 200
     request, _ = loopback_lab.https_server.log[-1]
@@ -73,7 +76,7 @@ async def test_non_default_catalogue_port_goes_into_the_host_header(loopback_lab
 async def test_certificate_problems_have_the_tls_reasons(
     loopback_lab: LoopbackLab, address: str, host: str, reason: Reason
 ) -> None:
-    outcome = await probe_http(host, address, 443, loopback_lab.probe_settings(), scheme="https")
+    outcome = await https.probe(ProbeTarget(host, address, 443), loopback_lab.probe_settings())
 
     assert outcome.reason is reason
     assert outcome.detail.startswith("certificate verify failed: ")
@@ -83,14 +86,14 @@ async def test_certificate_problems_have_the_tls_reasons(
 async def test_inspection_ca_answers_when_trusted(loopback_lab: LoopbackLab) -> None:
     settings = loopback_lab.probe_settings(trust=loopback_lab.untrusted_context)
 
-    outcome = await probe_http(HOST, loopback_lab.UNTRUSTED, 443, settings, scheme="https")
+    outcome = await https.probe(ProbeTarget(HOST, loopback_lab.UNTRUSTED, 443), settings)
 
     assert outcome.http_status == 200
 
 
 async def test_silent_https_server_is_a_tls_timeout(loopback_lab: LoopbackLab) -> None:
-    outcome = await probe_http(
-        HOST, loopback_lab.SILENT, 443, loopback_lab.probe_settings(timeout=0.5), scheme="https"
+    outcome = await https.probe(
+        ProbeTarget(HOST, loopback_lab.SILENT, 443), loopback_lab.probe_settings(timeout=0.5)
     )
     gc.collect()  # a socket abandoned by the cancelled handshake would warn now and fail the test
 
@@ -99,8 +102,8 @@ async def test_silent_https_server_is_a_tls_timeout(loopback_lab: LoopbackLab) -
 
 
 async def test_silent_http_server_is_an_http_timeout(loopback_lab: LoopbackLab) -> None:
-    outcome = await probe_http(
-        HOST, loopback_lab.SILENT, 80, loopback_lab.probe_settings(timeout=0.5), scheme="http"
+    outcome = await http.probe(
+        ProbeTarget(HOST, loopback_lab.SILENT, 80), loopback_lab.probe_settings(timeout=0.5)
     )
     gc.collect()
 
@@ -112,8 +115,9 @@ async def test_silent_http_server_is_an_http_timeout(loopback_lab: LoopbackLab) 
 async def test_blackhole_is_a_connect_timeout(loopback_lab: LoopbackLab, scheme: str) -> None:
     port = 80 if scheme == "http" else 443
 
-    outcome = await probe_http(
-        HOST, loopback_lab.BLACKHOLE, port, loopback_lab.probe_settings(timeout=0.5), scheme=scheme
+    prober = PROBERS[Protocol(scheme)]
+    outcome = await prober(
+        ProbeTarget(HOST, loopback_lab.BLACKHOLE, port), loopback_lab.probe_settings(timeout=0.5)
     )
     gc.collect()
 
@@ -124,7 +128,8 @@ async def test_blackhole_is_a_connect_timeout(loopback_lab: LoopbackLab, scheme:
 async def test_refused(loopback_lab: LoopbackLab, scheme: str) -> None:
     port = 80 if scheme == "http" else 443
 
-    outcome = await probe_http(HOST, loopback_lab.REFUSED, port, loopback_lab.probe_settings(), scheme=scheme)
+    prober = PROBERS[Protocol(scheme)]
+    outcome = await prober(ProbeTarget(HOST, loopback_lab.REFUSED, port), loopback_lab.probe_settings())
 
     assert outcome.reason is Reason.CONNECT_REFUSED
     assert outcome.detail == "Connection refused"
@@ -132,22 +137,17 @@ async def test_refused(loopback_lab: LoopbackLab, scheme: str) -> None:
 
 async def test_plain_http_to_a_tls_port_is_an_http_error(loopback_lab: LoopbackLab) -> None:
     # The HTTPS server fails its handshake on the request line and drops the connection.
-    outcome = await probe_http(HOST, loopback_lab.HEALTHY, 443, loopback_lab.probe_settings(), scheme="http")
+    outcome = await http.probe(ProbeTarget(HOST, loopback_lab.HEALTHY, 443), loopback_lab.probe_settings())
 
     assert outcome.reason is Reason.HTTP_ERROR
     assert outcome.detail
 
 
 async def test_https_to_a_plain_port_is_a_handshake_failure(loopback_lab: LoopbackLab) -> None:
-    outcome = await probe_http(HOST, loopback_lab.HEALTHY, 80, loopback_lab.probe_settings(), scheme="https")
+    outcome = await https.probe(ProbeTarget(HOST, loopback_lab.HEALTHY, 80), loopback_lab.probe_settings())
 
     assert outcome.reason is Reason.TLS_HANDSHAKE_FAILED
     assert outcome.detail == "wrong version number"
-
-
-async def test_unknown_scheme_is_a_programming_error(loopback_lab: LoopbackLab) -> None:
-    with pytest.raises(ValueError, match="scheme"):
-        await probe_http(HOST, loopback_lab.HEALTHY, 21, loopback_lab.probe_settings(), scheme="ftp")
 
 
 def test_request_url_brackets_ipv6() -> None:

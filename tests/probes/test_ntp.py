@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from exporter.probes import ntp
 from exporter.probes.dns import make_resolver
 from exporter.probes.ntp import (
     NTP_UNIX_OFFSET,
@@ -15,10 +16,10 @@ from exporter.probes.ntp import (
     encode_request,
     from_ntp_timestamp,
     offset_and_delay,
-    probe_ntp,
     to_ntp_timestamp,
 )
 from exporter.probes.outcome import Phase, ProbeOutcome, Reason
+from exporter.probes.prober import ProbeTarget
 from exporter.probes.settings import ProbeSettings
 from tests.support.simulators.ntp_server import NTPServer
 
@@ -33,7 +34,9 @@ def settings_for(ntp_timeout: float = 2.0, port_remap: dict[int, int] | None = N
 
 
 async def probe(server: NTPServer, ntp_timeout: float = 2.0) -> ProbeOutcome:
-    return await probe_ntp("time.windows.com", "127.0.0.1", server.port, settings_for(ntp_timeout))
+    return await ntp.probe(
+        ProbeTarget("time.windows.com", "127.0.0.1", server.port), settings_for(ntp_timeout)
+    )
 
 
 # --- against the simulator -------------------------------------------------------------------------
@@ -57,7 +60,7 @@ async def test_measures_the_server_clock_offset(ntp_server: NTPServer, offset: f
 async def test_dials_the_remapped_port_for_the_catalogue_port(ntp_server: NTPServer) -> None:
     settings = settings_for(port_remap={123: ntp_server.port})
 
-    outcome = await probe_ntp("time.windows.com", "127.0.0.1", 123, settings)
+    outcome = await ntp.probe(ProbeTarget("time.windows.com", "127.0.0.1", 123), settings)
 
     assert outcome.ok, outcome.detail
     assert ntp_server.requests == 1
@@ -104,7 +107,9 @@ async def test_closed_port_is_refused_via_icmp_port_unreachable() -> None:
         closed_port = sock.getsockname()[1]
 
     started = time.monotonic()
-    outcome = await probe_ntp("time.windows.com", "127.0.0.1", closed_port, settings_for(ntp_timeout=5.0))
+    outcome = await ntp.probe(
+        ProbeTarget("time.windows.com", "127.0.0.1", closed_port), settings_for(ntp_timeout=5.0)
+    )
 
     assert (outcome.ok, outcome.reason) == (False, Reason.CONNECT_REFUSED), outcome.detail
     assert "refused" in outcome.detail.lower()
@@ -113,7 +118,7 @@ async def test_closed_port_is_refused_via_icmp_port_unreachable() -> None:
 
 @pytest.mark.anyio
 async def test_address_that_is_not_an_ip_is_a_connect_error() -> None:
-    outcome = await probe_ntp("time.windows.com", "time.windows.com", 123, settings_for())
+    outcome = await ntp.probe(ProbeTarget("time.windows.com", "time.windows.com", 123), settings_for())
 
     assert (outcome.ok, outcome.reason) == (False, Reason.CONNECT_ERROR)
 

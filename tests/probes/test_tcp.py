@@ -9,14 +9,16 @@ import pytest
 from exporter.probes import tcp
 from exporter.probes.failures import connect_failure
 from exporter.probes.outcome import Phase, Reason
-from exporter.probes.tcp import probe_tcp
+from exporter.probes.prober import ProbeTarget
 from tests.support.simulators.tls_servers import LoopbackLab
 
 pytestmark = pytest.mark.anyio
 
 
 async def test_connects_and_records_the_connect_phase(loopback_lab: LoopbackLab) -> None:
-    outcome = await probe_tcp("x.example.test", loopback_lab.HEALTHY, 443, loopback_lab.probe_settings())
+    outcome = await tcp.probe(
+        ProbeTarget("x.example.test", loopback_lab.HEALTHY, 443), loopback_lab.probe_settings()
+    )
 
     assert outcome.ok
     assert outcome.reason is None
@@ -25,15 +27,17 @@ async def test_connects_and_records_the_connect_phase(loopback_lab: LoopbackLab)
 
 @pytest.mark.parametrize("catalogue_port", [443, 80, 5223])
 async def test_dials_the_remapped_port(loopback_lab: LoopbackLab, catalogue_port: int) -> None:
-    outcome = await probe_tcp(
-        "x.example.test", loopback_lab.HEALTHY, catalogue_port, loopback_lab.probe_settings()
+    outcome = await tcp.probe(
+        ProbeTarget("x.example.test", loopback_lab.HEALTHY, catalogue_port), loopback_lab.probe_settings()
     )
 
     assert outcome.ok
 
 
 async def test_refused(loopback_lab: LoopbackLab) -> None:
-    outcome = await probe_tcp("x.example.test", loopback_lab.REFUSED, 443, loopback_lab.probe_settings())
+    outcome = await tcp.probe(
+        ProbeTarget("x.example.test", loopback_lab.REFUSED, 443), loopback_lab.probe_settings()
+    )
 
     assert not outcome.ok
     assert outcome.reason is Reason.CONNECT_REFUSED
@@ -45,7 +49,7 @@ async def test_refused(loopback_lab: LoopbackLab) -> None:
 async def test_blackhole_times_out(loopback_lab: LoopbackLab, catalogue_port: int) -> None:
     settings = loopback_lab.probe_settings(timeout=0.5)
 
-    outcome = await probe_tcp("x.example.test", loopback_lab.BLACKHOLE, catalogue_port, settings)
+    outcome = await tcp.probe(ProbeTarget("x.example.test", loopback_lab.BLACKHOLE, catalogue_port), settings)
 
     assert outcome.reason is Reason.CONNECT_TIMEOUT
     assert outcome.detail == "no connection within 0.5s"
@@ -55,7 +59,7 @@ async def test_connect_timeout_uses_the_connect_phase_timeout(loopback_lab: Loop
     settings = loopback_lab.probe_settings(timeout=30.0)
     settings.timeouts[Phase.CONNECT] = 0.3
 
-    outcome = await probe_tcp("x.example.test", loopback_lab.BLACKHOLE, 443, settings)
+    outcome = await tcp.probe(ProbeTarget("x.example.test", loopback_lab.BLACKHOLE, 443), settings)
 
     assert outcome.reason is Reason.CONNECT_TIMEOUT
     assert outcome.detail == "no connection within 0.3s"
@@ -122,7 +126,7 @@ async def test_connect_classifies_exception_groups(
 
     monkeypatch.setattr(anyio, "connect_tcp", failing_connect)
 
-    outcome = await probe_tcp("x.example.test", "127.0.0.1", 443, loopback_lab.probe_settings())
+    outcome = await tcp.probe(ProbeTarget("x.example.test", "127.0.0.1", 443), loopback_lab.probe_settings())
 
     assert outcome.reason is Reason.CONNECT_UNREACHABLE
     assert outcome.detail == "Network is unreachable"
@@ -145,7 +149,7 @@ async def test_closes_the_connection(loopback_lab: LoopbackLab) -> None:
     listener.listen(1)
     with listener:
         settings = loopback_lab.probe_settings(port_remap={1: listener.getsockname()[1]})
-        outcome = await probe_tcp("x.example.test", "127.0.0.1", 1, settings)
+        outcome = await tcp.probe(ProbeTarget("x.example.test", "127.0.0.1", 1), settings)
         peer, _ = listener.accept()
         with peer:
             assert peer.recv(1) == b""

@@ -9,11 +9,10 @@ import pytest
 from cryptography import x509
 
 from exporter.lab.certs import LabCA
-from exporter.probes import tls
+from exporter.probes import https, tls
 from exporter.probes.certificates import describe_certificate, hostname_matches
-from exporter.probes.http import probe_http
 from exporter.probes.outcome import Certificate, Phase, Reason
-from exporter.probes.tls import probe_tls
+from exporter.probes.prober import ProbeTarget
 from tests.support.simulators.tls_servers import LEAF_CN, LoopbackLab
 
 pytestmark = pytest.mark.anyio
@@ -39,7 +38,7 @@ def _expected(lab: LoopbackLab, role: str, *, verified: bool, hostname_matches: 
 
 
 async def test_verified_handshake_reports_the_certificate(loopback_lab: LoopbackLab) -> None:
-    outcome = await probe_tls(HOST, loopback_lab.HEALTHY, 443, loopback_lab.probe_settings())
+    outcome = await tls.probe(ProbeTarget(HOST, loopback_lab.HEALTHY, 443), loopback_lab.probe_settings())
 
     assert outcome.ok
     assert outcome.reason is None
@@ -51,8 +50,8 @@ async def test_verified_handshake_reports_the_certificate(loopback_lab: Loopback
 
 
 async def test_tls_only_port_through_the_remap(loopback_lab: LoopbackLab) -> None:
-    outcome = await probe_tls(
-        "eu.notify.windows.com", loopback_lab.HEALTHY, 5223, loopback_lab.probe_settings()
+    outcome = await tls.probe(
+        ProbeTarget("eu.notify.windows.com", loopback_lab.HEALTHY, 5223), loopback_lab.probe_settings()
     )
 
     assert outcome.ok
@@ -60,7 +59,7 @@ async def test_tls_only_port_through_the_remap(loopback_lab: LoopbackLab) -> Non
 
 
 async def test_untrusted_issuer_still_names_the_issuer(loopback_lab: LoopbackLab) -> None:
-    outcome = await probe_tls(HOST, loopback_lab.UNTRUSTED, 443, loopback_lab.probe_settings())
+    outcome = await tls.probe(ProbeTarget(HOST, loopback_lab.UNTRUSTED, 443), loopback_lab.probe_settings())
 
     assert not outcome.ok
     assert outcome.reason is Reason.TLS_UNTRUSTED
@@ -73,15 +72,15 @@ async def test_untrusted_issuer_still_names_the_issuer(loopback_lab: LoopbackLab
 async def test_trusting_the_inspection_ca_makes_it_verified(loopback_lab: LoopbackLab) -> None:
     settings = loopback_lab.probe_settings(trust=loopback_lab.untrusted_context)
 
-    outcome = await probe_tls(HOST, loopback_lab.UNTRUSTED, 443, settings)
+    outcome = await tls.probe(ProbeTarget(HOST, loopback_lab.UNTRUSTED, 443), settings)
 
     assert outcome.ok
     assert outcome.certificate == _expected(loopback_lab, loopback_lab.UNTRUSTED, verified=True)
 
 
 async def test_hostname_mismatch(loopback_lab: LoopbackLab) -> None:
-    outcome = await probe_tls(
-        loopback_lab.MISMATCH_HOST, loopback_lab.HEALTHY, 443, loopback_lab.probe_settings()
+    outcome = await tls.probe(
+        ProbeTarget(loopback_lab.MISMATCH_HOST, loopback_lab.HEALTHY, 443), loopback_lab.probe_settings()
     )
 
     assert outcome.reason is Reason.TLS_HOSTNAME_MISMATCH
@@ -93,7 +92,9 @@ async def test_hostname_mismatch(loopback_lab: LoopbackLab) -> None:
 
 
 async def test_wildcard_covers_one_label_only(loopback_lab: LoopbackLab) -> None:
-    outcome = await probe_tls("a.b.example.test", loopback_lab.HEALTHY, 443, loopback_lab.probe_settings())
+    outcome = await tls.probe(
+        ProbeTarget("a.b.example.test", loopback_lab.HEALTHY, 443), loopback_lab.probe_settings()
+    )
 
     assert outcome.reason is Reason.TLS_HOSTNAME_MISMATCH
     assert outcome.certificate is not None
@@ -101,7 +102,7 @@ async def test_wildcard_covers_one_label_only(loopback_lab: LoopbackLab) -> None
 
 
 async def test_expired(loopback_lab: LoopbackLab) -> None:
-    outcome = await probe_tls(HOST, loopback_lab.EXPIRED, 443, loopback_lab.probe_settings())
+    outcome = await tls.probe(ProbeTarget(HOST, loopback_lab.EXPIRED, 443), loopback_lab.probe_settings())
 
     assert outcome.reason is Reason.TLS_EXPIRED
     assert outcome.detail == "certificate verify failed: certificate has expired"
@@ -115,14 +116,16 @@ async def test_certificate_is_none_when_the_second_fetch_fails(
     trusts_nothing = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     monkeypatch.setattr(tls, "_inspecting_context", lambda: trusts_nothing)
 
-    outcome = await probe_tls(HOST, loopback_lab.UNTRUSTED, 443, loopback_lab.probe_settings())
+    outcome = await tls.probe(ProbeTarget(HOST, loopback_lab.UNTRUSTED, 443), loopback_lab.probe_settings())
 
     assert outcome.reason is Reason.TLS_UNTRUSTED
     assert outcome.certificate is None
 
 
 async def test_silent_server_times_out_in_the_handshake(loopback_lab: LoopbackLab) -> None:
-    outcome = await probe_tls(HOST, loopback_lab.SILENT, 443, loopback_lab.probe_settings(timeout=0.5))
+    outcome = await tls.probe(
+        ProbeTarget(HOST, loopback_lab.SILENT, 443), loopback_lab.probe_settings(timeout=0.5)
+    )
 
     assert outcome.reason is Reason.TLS_TIMEOUT
     assert outcome.detail == "no TLS handshake within 0.5s"
@@ -136,7 +139,7 @@ async def test_silent_server_times_out_in_the_handshake(loopback_lab: LoopbackLa
 async def test_connect_failures_have_the_tcp_reasons(
     loopback_lab: LoopbackLab, address: str, reason: Reason
 ) -> None:
-    outcome = await probe_tls(HOST, address, 443, loopback_lab.probe_settings(timeout=0.5))
+    outcome = await tls.probe(ProbeTarget(HOST, address, 443), loopback_lab.probe_settings(timeout=0.5))
 
     assert outcome.reason is reason
     assert outcome.phases == {}
@@ -144,7 +147,7 @@ async def test_connect_failures_have_the_tcp_reasons(
 
 async def test_plain_http_server_fails_the_handshake(loopback_lab: LoopbackLab) -> None:
     # The HEALTHY HTTP server answers the ClientHello with an HTTP 400 page.
-    outcome = await probe_tls(HOST, loopback_lab.HEALTHY, 80, loopback_lab.probe_settings())
+    outcome = await tls.probe(ProbeTarget(HOST, loopback_lab.HEALTHY, 80), loopback_lab.probe_settings())
 
     assert outcome.reason is Reason.TLS_HANDSHAKE_FAILED
     assert outcome.detail == "wrong version number"
@@ -153,7 +156,7 @@ async def test_plain_http_server_fails_the_handshake(loopback_lab: LoopbackLab) 
 
 async def test_hang_up_during_the_handshake(loopback_lab: LoopbackLab) -> None:
     # The UNTRUSTED role's plain HTTP responder hangs up on the ClientHello.
-    outcome = await probe_tls(HOST, loopback_lab.UNTRUSTED, 80, loopback_lab.probe_settings())
+    outcome = await tls.probe(ProbeTarget(HOST, loopback_lab.UNTRUSTED, 80), loopback_lab.probe_settings())
 
     assert outcome.reason is Reason.TLS_HANDSHAKE_FAILED
     assert outcome.certificate is None
@@ -204,14 +207,14 @@ def test_describe_rejects_garbage() -> None:
 
 async def test_offers_no_alpn_even_after_https_probes_shared_the_context(loopback_lab: LoopbackLab) -> None:
     settings = loopback_lab.probe_settings(timeout=0.3)
-    await probe_http(HOST, loopback_lab.HEALTHY, 443, settings, scheme="https")  # httpcore sets ALPN on it
+    await https.probe(ProbeTarget(HOST, loopback_lab.HEALTHY, 443), settings)  # httpcore sets ALPN on it
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(1)
     with listener:
         remapped = replace(settings, port_remap={5223: listener.getsockname()[1]})
 
-        outcome = await probe_tls(HOST, "127.0.0.1", 5223, remapped)
+        outcome = await tls.probe(ProbeTarget(HOST, "127.0.0.1", 5223), remapped)
 
         peer, _ = listener.accept()
         with peer:

@@ -9,12 +9,14 @@ from prometheus_client import CollectorRegistry
 
 from exporter.config.file import LoadedConfig, load
 from exporter.metrics.endpoints import ExporterCollector
-from exporter.plan.builder import probe_settings
-from exporter.plan.targets import PlanHolder, Protocol, Target, TargetPlan, build_plan
-from exporter.probes.outcome import Reason
+from exporter.plan.expand import build_plan
+from exporter.plan.probe_settings import probe_settings
+from exporter.plan.targets import PlanHolder, Target, TargetPlan
+from exporter.probes import registry
+from exporter.probes.outcome import ProbeOutcome, Reason
+from exporter.probes.prober import ProbeTarget, Protocol
 from exporter.probes.settings import ProbeSettings
 from exporter.results.store import ResultStore
-from exporter.scheduler import cycle as engine
 from exporter.scheduler.cycle import pick_address, run_cycle, run_forever
 from tests.support.e2e_lab import arrange, write_config
 from tests.support.simulators.dns_server import DNSServer
@@ -47,10 +49,10 @@ async def test_a_probe_that_raises_costs_only_its_target(
 ) -> None:
     loaded, plan = small_lab
 
-    async def broken(address: str, port: int, settings: ProbeSettings) -> tuple[engine.ProbeOutcome, None]:
+    async def broken(target: ProbeTarget, settings: ProbeSettings) -> ProbeOutcome:
         raise RuntimeError("bug")
 
-    monkeypatch.setattr(engine, "open_tcp", broken)  # only plain-HTTP targets open a bare TCP connection
+    monkeypatch.setattr(registry, "PROBERS", {**registry.PROBERS, Protocol.HTTP: broken})
     store = ResultStore()
     await run_cycle(plan, probe_settings(loaded), store, concurrency=4)
     results, stats = store.snapshot()

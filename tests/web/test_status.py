@@ -9,13 +9,15 @@ from typing import Any
 import pytest
 
 from exporter.catalogue import EndpointSet
-from exporter.plan.targets import Membership, Path, PlanHolder, Protocol, Target, TargetPlan
+from exporter.plan.targets import Membership, NetworkPath, PlanHolder, Target, TargetPlan
 from exporter.probes.outcome import Certificate, ProbeOutcome, Reason
+from exporter.probes.prober import Protocol
 from exporter.results.store import CycleStats, ResultStore, TargetResult
 from exporter.results.verdicts import Verdict
 from exporter.web.status import Status, StatusSource, build_status
 from exporter.web.status_page import ago, render_page
-from tests.support.docs_tables import ROOT, table_first_column
+from tests.support.docs_tables import table_first_column
+from tests.support.paths import ROOT
 
 NOW = 1_800_000_000.0
 HOSTILE = '<script>alert("x")</script>'
@@ -24,7 +26,7 @@ APPS = EndpointSet(id="170", name="Win32 apps", section="Apps", required=True)
 OPTIONAL = EndpointSet(id="150", name="Office config", section="Office")
 WILD = EndpointSet(id="wild", name="Wildcards only", section="Misc")
 MANAGE = Target("manage.microsoft.com", 443, Protocol.HTTPS)
-CHECKIN = Target("checkin.manage.microsoft.com", 443, Protocol.HTTPS, Path.PROXY, "proxy.example:3128")
+CHECKIN = Target("checkin.manage.microsoft.com", 443, Protocol.HTTPS, NetworkPath.PROXY, "proxy.example:3128")
 APPS_CDN = Target("swdc.azureedge.net", 443, Protocol.HTTPS)
 CONFIG = Target("config.office.com", 443, Protocol.HTTPS)
 INSPECTED = Certificate("manage.microsoft.com", "Contoso Inspection CA", "Contoso", NOW + 1e6, False, True)
