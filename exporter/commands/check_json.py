@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 
-from exporter.results.store import TargetResult
-from exporter.results.verdicts import SetReport, Verdict, failing
+from exporter.results.verdicts import SetReport, Verdict, failing, failure_record
 
 
 def render_json(set_reports: list[SetReport], targets: int, duration: float, exit_code: int) -> str:
@@ -37,21 +36,7 @@ def _set(report: SetReport) -> dict[str, object]:
         "verdict": report.verdict.value,
         "up": report.up,
         "total": report.total,
-        "failures": [_failure(result) for result in report.failures],
+        "failures": [failure_record(result) for result in report.failures],
         "unprobed": list(report.unprobed),
         "impact": report.impact,
-    }
-
-
-def _failure(result: TargetResult) -> dict[str, object]:
-    target, outcome = result.target, result.outcome
-    return {
-        "host": target.host,
-        "port": target.port,
-        "protocol": target.protocol.value,
-        "path": target.path.value,
-        "via": target.via,
-        "reason": outcome.reason.value if outcome.reason is not None else "",
-        "detail": outcome.detail,
-        "address": result.address,
     }

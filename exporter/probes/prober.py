@@ -12,6 +12,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
+import anyio
+from anyio.abc import AsyncResource
+
 from exporter.catalogue import Flag
 from exporter.probes.outcome import ProbeOutcome
 from exporter.probes.settings import ProbeSettings
@@ -40,3 +43,11 @@ class ProbeTarget:
 
 
 Prober = Callable[[ProbeTarget, ProbeSettings], Awaitable[ProbeOutcome]]
+
+
+async def closing(opened: tuple[ProbeOutcome, AsyncResource | None]) -> ProbeOutcome:
+    """The outcome of an `open_*` step whose connection nothing else needs: closed at once."""
+    outcome, stream = opened
+    if stream is not None:
+        await anyio.aclose_forcefully(stream)
+    return outcome

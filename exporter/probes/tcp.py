@@ -9,17 +9,14 @@ from anyio.abc import SocketStream
 
 from exporter.probes.failures import ProbeFailed, connect_failure
 from exporter.probes.outcome import Phase, ProbeOutcome, Reason
-from exporter.probes.prober import ProbeTarget
+from exporter.probes.prober import ProbeTarget, closing
 from exporter.probes.proxy import open_tunnel
 from exporter.probes.settings import ProbeSettings, ProxyRoute
 
 
 async def probe(target: ProbeTarget, settings: ProbeSettings) -> ProbeOutcome:
     """Connect to the target's address on the dialled port, then hang up at once."""
-    outcome, stream = await open_tcp(target, settings)
-    if stream is not None:
-        await anyio.aclose_forcefully(stream)
-    return outcome
+    return await closing(await open_tcp(target, settings))
 
 
 async def open_tcp(target: ProbeTarget, settings: ProbeSettings) -> tuple[ProbeOutcome, SocketStream | None]:

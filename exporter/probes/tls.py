@@ -22,17 +22,14 @@ from exporter.catalogue import Flag
 from exporter.probes.certificates import describe_certificate
 from exporter.probes.failures import CERTIFICATE_REASONS, ProbeFailed, tls_failure
 from exporter.probes.outcome import Certificate, Phase, ProbeOutcome, Reason
-from exporter.probes.prober import ProbeTarget
+from exporter.probes.prober import ProbeTarget, closing
 from exporter.probes.settings import ProbeSettings
 from exporter.probes.tcp import connect
 
 
 async def probe(target: ProbeTarget, settings: ProbeSettings) -> ProbeOutcome:
     """Handshake with the target's address as if it were its host. `phases` holds the steps that completed."""
-    outcome, stream = await open_tls(target, settings)
-    if stream is not None:
-        await anyio.aclose_forcefully(stream)
-    return outcome
+    return await closing(await open_tls(target, settings))
 
 
 async def open_tls(target: ProbeTarget, settings: ProbeSettings) -> tuple[ProbeOutcome, TLSStream | None]:

@@ -70,6 +70,21 @@ def impact_of(endpoint_set: EndpointSet) -> str:
     return endpoint_set.impact or f"What needs {endpoint_set.name!r} fails: its endpoints are unreachable."
 
 
+def failure_record(result: TargetResult) -> dict[str, str | int]:
+    """A failing target as `check --format json` and `/api/status` both show it."""
+    target, outcome = result.target, result.outcome
+    return {
+        "host": target.host,
+        "port": target.port,
+        "protocol": target.protocol.value,
+        "path": target.path.value,
+        "via": target.via,
+        "reason": outcome.reason.value if outcome.reason is not None else "",
+        "detail": outcome.detail,
+        "address": result.address,
+    }
+
+
 def failure_line(result: TargetResult) -> str:
     """'host:port/protocol reason (detail)', plus the path when the target was probed through a proxy."""
     target, outcome = result.target, result.outcome

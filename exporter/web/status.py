@@ -21,7 +21,7 @@ from exporter import __version__
 from exporter.catalogue import Category
 from exporter.plan.targets import PlanHolder, Target, TargetPlan
 from exporter.results.store import CycleStats, ResultStore, TargetResult
-from exporter.results.verdicts import Verdict, reports
+from exporter.results.verdicts import Verdict, failure_record, reports
 
 VERDICT_ORDER = {Verdict.FAIL: 0, Verdict.PARTIAL: 1, Verdict.UNPROBED: 2, Verdict.OK: 3}
 """Failing sets first, then partial, unprobed, OK."""
@@ -81,19 +81,7 @@ class FailingTarget(_Document):
     def _from_result(cls, value: Any) -> Any:
         if not isinstance(value, TargetResult):
             return value
-        target, outcome = value.target, value.outcome
-        return {
-            "host": target.host,
-            "port": target.port,
-            "protocol": target.protocol.value,
-            "path": target.path.value,
-            "via": target.via,
-            "reason": outcome.reason.value if outcome.reason is not None else "",
-            "detail": outcome.detail,
-            "address": value.address,
-            "tls_issuer": TlsIssuer.of(value),
-            "probed_at": value.finished_at,
-        }
+        return {**failure_record(value), "tls_issuer": TlsIssuer.of(value), "probed_at": value.finished_at}
 
 
 class SetStatus(_Document):
