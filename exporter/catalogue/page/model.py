@@ -76,6 +76,9 @@ class PageSet:
     scale_units: tuple[str, ...] = ()
     """ASU codes (AMSUA0101, ...) of a region row."""
     storage_accounts: tuple[str, ...] = ()
+    remarks: tuple[str, ...] = ()
+    """How the parser read a fact the page does not state plainly (a protocol known from its name, a value
+    listed twice and kept once); `to_catalogue` copies them into the set's annotations."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,9 @@ class ParsedPage:
     sets: tuple[PageSet, ...]
     ssl_inspection_unsupported: tuple[str, ...] = ()
     """Hosts and wildcards the page says TLS inspection is unsupported on (its notes)."""
+    ssl_inspection_unsupported_sets: tuple[str, ...] = ()
+    """Set ids whose section (or the note under their list) says TLS inspection is unsupported on its
+    endpoints without naming hosts (Defender, EPM, the attestation section, DHA)."""
     unauthenticated_proxy: tuple[str, ...] = ()
     """Hosts the page says need unauthenticated proxy access."""
     byte_ranges_required: tuple[str, ...] = ()
