@@ -60,8 +60,11 @@ def test_no_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None
 
 def test_config_check_default_and_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["config", "check"]) == 0
-    assert capsys.readouterr().out.startswith("built-in default configuration: OK, 29 sets, 122 targets")
+    assert capsys.readouterr().out.startswith("built-in default configuration: OK, 34 sets, 171 targets")
     path = tmp_path / "exporter.yml"
+    path.write_text("catalogue_edition: seed\n")
+    assert main(["config", "check", "--config", str(path)]) == 0
+    assert capsys.readouterr().out == f"{path}: OK, 29 sets, 122 targets\n"
     path.write_text('sets:\n  only: ["163"]\n')
     assert main(["config", "check", "--config", str(path)]) == 0
     assert capsys.readouterr().out == f"{path}: OK, 1 sets, 4 targets\n"
@@ -96,7 +99,7 @@ def test_export_json_is_shaped_like_the_web_service(capsys: pytest.CaptureFixtur
     assert first["category"] == "Allow"
     assert first["required"] is True
     assert first["expressRoute"] is False
-    assert len(first["ips"]) == 50
+    assert len(first["ips"]) == 90  # 50 in the seed edition
 
 
 def test_export_csv_has_a_row_per_host_and_port(capsys: pytest.CaptureFixture[str]) -> None:
@@ -125,7 +128,7 @@ def test_python_dash_m_runs_the_cli() -> None:
         [sys.executable, "-m", "exporter", "config", "check"], capture_output=True, text=True, check=False
     )
     assert done.returncode == 0
-    assert "OK, 29 sets" in done.stdout
+    assert "OK, 34 sets" in done.stdout
 
 
 def test_ca_file_that_is_not_pem_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -62,6 +62,7 @@ def _service_item(catalogue: Catalogue, endpoint_set: EndpointSet) -> dict[str, 
     extras: dict[str, object] = {
         "clouds": [cloud.value for cloud in endpoint_set.clouds],
         "scaleUnits": list(endpoint_set.scale_units),
+        "scaleUnitPrefixes": list(endpoint_set.scale_unit_prefixes),
         "storageAccounts": list(endpoint_set.storage_accounts),
         "annotations": list(endpoint_set.annotations),
     }

@@ -21,6 +21,7 @@ HOST = re.compile(
     r"^(\*\.)?([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?\.)+[a-z][a-z0-9-]*[a-z0-9]$", re.IGNORECASE
 )
 SCALE_UNIT = re.compile(r"^AMSU[A-Z]\d{4}$")
+SCALE_UNIT_PREFIX = re.compile(r"^AMSU[A-Z]$")
 
 
 class Category(StrEnum):
@@ -123,6 +124,9 @@ class EndpointSet(_Strict):
     clouds: tuple[Cloud, ...] = tuple(Cloud)
     scale_units: tuple[str, ...] = ()
     """Azure Scale Unit (tenant location) codes served by this set, e.g. AMSUA0101."""
+    scale_unit_prefixes: tuple[str, ...] = ()
+    """Region part of the scale unit codes a regional set serves (e.g. AMSUA: North America), for editions
+    of the page that name the region but list no codes."""
     storage_accounts: tuple[str, ...] = ()
 
     @field_validator("id")
@@ -138,6 +142,23 @@ class EndpointSet(_Strict):
                 raise ValueError(f"{unit!r} is not a scale unit code like AMSUA0101")
         return units
 
+    @field_validator("scale_unit_prefixes")
+    @classmethod
+    def _scale_unit_prefixes(cls, prefixes: tuple[str, ...]) -> tuple[str, ...]:
+        for prefix in prefixes:
+            if not SCALE_UNIT_PREFIX.match(prefix):
+                raise ValueError(f"{prefix!r} is not a scale unit region like AMSUA")
+        return prefixes
+
+    @property
+    def regional(self) -> bool:
+        """Serves the tenants of some regions only (scale units or their region prefixes)."""
+        return bool(self.scale_units or self.scale_unit_prefixes)
+
+    def serves_region(self, prefix: str) -> bool:
+        """Serves tenant locations whose code starts with `prefix` (e.g. 'AMSUB')."""
+        return prefix in self.scale_unit_prefixes or any(unit.startswith(prefix) for unit in self.scale_units)
+
 
 class FlagRule(_Strict):
     """Gives `flag` to the entries matching `hosts` (exact or '*.' wildcard) and to every entry of `sets`."""
@@ -150,6 +171,8 @@ class FlagRule(_Strict):
 
 
 class Edition(_Strict):
+    id: str | None = None
+    """The built-in edition's name (its file name in catalogue/editions/), e.g. '2025-08-21' or 'seed'."""
     title: str
     language: str
     source: str

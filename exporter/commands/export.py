@@ -101,4 +101,5 @@ def _edition(catalogue: Catalogue) -> str:
     edition = catalogue.edition
     if edition is None:
         return "the catalogue"
-    return f'"{edition.title}" ({edition.language} edition, encoded {edition.encoded_on})'
+    name = f"edition {edition.id}, " if edition.id else ""
+    return f'"{edition.title}" ({name}{edition.language}, encoded {edition.encoded_on})'

@@ -13,7 +13,7 @@ from typing import Any, TextIO
 
 import yaml
 
-from exporter.catalogue import Catalogue, load_builtin
+from exporter.catalogue import Catalogue, builtin_editions, default_edition, load_builtin
 from exporter.commands.exit_codes import EXIT_FAILED
 from exporter.commands.logs import setup_logging
 from exporter.commands.serve import check_listen_flag, serve
@@ -34,6 +34,12 @@ def add_lab_flags(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-broken", action="store_true", help="break no endpoint set on purpose")
     parser.add_argument(
+        "--edition",
+        choices=builtin_editions(),
+        default=default_edition(),
+        help="built-in catalogue edition the lab simulates and the exporter probes (default: %(default)s)",
+    )
+    parser.add_argument(
         "--intercept",
         action="store_true",
         help="inspect every other HTTPS endpoint with a TLS-inspection CA the devices trust",
@@ -45,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     check_listen_flag(args.listen)
     setup_logging("info")
     previous = signal.signal(signal.SIGTERM, _interrupt)  # serve() takes SIGTERM over once it runs
-    catalogue = load_builtin()
+    catalogue = load_builtin(args.edition)
     broken = not args.no_broken
     try:
         with tempfile.TemporaryDirectory(prefix="intune-lab-") as directory, contextlib.ExitStack() as stack:
@@ -56,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
             except OSError as exc:
                 print(f"intune-exporter lab: cannot start the lab: {exc}", file=sys.stderr)
                 return EXIT_FAILED
-            path = write_config(Path(directory), network, args.listen)
+            path = write_config(Path(directory), network, args.listen, args.edition)
             loaded = load(path)
             describe(
                 sys.stdout, network, catalogue, args.listen, path, broken=broken, intercept=args.intercept
@@ -70,10 +76,11 @@ def _interrupt(_signal: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def write_config(directory: Path, network: Network, listen: str) -> Path:
+def write_config(directory: Path, network: Network, listen: str, edition: str | None = None) -> Path:
     """The exporter's configuration for the lab, as a YAML file for the normal loader (and reloads)."""
     config: dict[str, Any] = {
         "listen": listen,
+        "catalogue_edition": edition,
         "interval": INTERVAL,
         "jitter": "0s",
         "timeout": "5s",
@@ -108,6 +115,7 @@ def describe(
     dns = f"{HEALTHY}:{network.dns_port}"
     lines = [
         "Intune lab: a simulated Intune network on loopback, probed by the exporter.",
+        f"  catalogue      {_edition_name(catalogue)}",
         f"  exporter       {url}  (metrics: {url}metrics; a probe cycle every {INTERVAL})",
         f"  DNS server     {dns} UDP/TCP, e.g. dig @{HEALTHY} -p {network.dns_port} manage.microsoft.com",
         f"  HTTPS, HTTP    127.0.0.x port {network.https_port} (for 443, 5223), {network.http_port} (for 80)",
@@ -131,3 +139,10 @@ def describe(
     lines.append("Stop with Ctrl-C.")
     out.write("\n".join(lines) + "\n")
     out.flush()
+
+
+def _edition_name(catalogue: Catalogue) -> str:
+    edition = catalogue.edition
+    if edition is None or edition.id is None:
+        return "built-in"
+    return f"edition {edition.id} ({edition.language}), {len(catalogue.sets)} sets"

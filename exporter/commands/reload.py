@@ -2,8 +2,9 @@
 
 A new file that fails validation changes nothing: the old configuration keeps running and
 `intune_exporter_config_last_reload_successful` drops to 0. What a reload applies: everything that shapes
-probing (sets, catalogue files, timeouts, DNS, TLS, proxy, representatives, extra endpoints). What needs a
-restart: `listen`, `state_dir`, `interval`, `jitter`, `concurrency` and `drift` (logged when they change).
+probing (sets, catalogue edition and files, timeouts, DNS, TLS, proxy, representatives, extra endpoints).
+What needs a restart: `listen`, `state_dir`, `interval`, `jitter`, `concurrency` and `drift` (logged when
+they change).
 """
 
 from __future__ import annotations

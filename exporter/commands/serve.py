@@ -6,6 +6,7 @@ import argparse
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import anyio
@@ -44,6 +45,8 @@ class _Probing:
     def __init__(self, loaded: LoadedConfig, trackers: list[ReferenceTracker]) -> None:
         self.trackers = trackers
         self.plans = PlanHolder(TargetPlan(sets=[]))
+        self.on_apply: list[Callable[[LoadedConfig], None]] = []
+        """Told each configuration put in force after the first (e.g. the collector of the edition info)."""
         self.apply(loaded)
 
     def apply(self, loaded: LoadedConfig) -> None:
@@ -51,6 +54,8 @@ class _Probing:
         settings = probe_settings(loaded)
         self.loaded, self.settings = loaded, settings
         self.replan()
+        for listener in self.on_apply:
+            listener(loaded)
 
     def replan(self) -> None:
         extras = added_hosts(self.trackers) if self.loaded.config.drift.probe_added else []
@@ -113,7 +118,9 @@ def serve(loaded: LoadedConfig, listen: str, path: Path | None = None, web: WebC
     for tracker in trackers:
         tracker.on_change = probing.replan
 
-    registry.register(ExporterCollector(plans, loaded.catalogue, store))
+    collector = ExporterCollector(plans, loaded.catalogue, store)
+    probing.on_apply.append(lambda applied: collector.set_catalogue(applied.catalogue))
+    registry.register(collector)
     registry.register(NetworkChecksCollector(plans, store))
     registry.register(DriftCollector(trackers))
     registry.register(ReloadCollector(reloader.status))

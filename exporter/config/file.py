@@ -6,6 +6,7 @@ the field and the value.
 
 from __future__ import annotations
 
+import datetime
 import ipaddress
 import os
 import re
@@ -14,7 +15,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, field_validator
 
-from exporter.catalogue import Catalogue, Cloud, load_builtin, load_file, merge
+from exporter.catalogue import Catalogue, Cloud, builtin_editions, load_builtin, load_file, merge
 from exporter.catalogue.model import HostName, RepresentativeTable, SetId, check_set_id, set_id_order
 from exporter.config.drift import DriftSettings
 from exporter.config.fields import Duration, NonNegativeDuration, Section
@@ -118,6 +119,8 @@ class Config(Section):
     proxy: ProxySettings = ProxySettings()
     wildcard_representatives: RepresentativeTable = Field(default_factory=dict)
     extra_endpoints: tuple[ExtraEndpoints, ...] = ()
+    catalogue_edition: str | None = None
+    """Built-in edition of the catalogue (`builtin_editions()`); unset: the newest."""
     catalogue_files: tuple[Path, ...] = ()
     port_remap: dict[Annotated[int, Field(ge=1, le=65535)], Annotated[int, Field(ge=1, le=65535)]] = Field(
         default_factory=dict
@@ -134,6 +137,12 @@ class Config(Section):
     def _listen(cls, value: str) -> str:
         split_listen(value)
         return value
+
+    @field_validator("catalogue_edition", mode="before")
+    @classmethod
+    def _edition_date(cls, value: object) -> object:
+        # YAML reads an unquoted 2025-08-21 as a date.
+        return value.isoformat() if isinstance(value, datetime.date) else value
 
     @field_validator("tenant_location")
     @classmethod
@@ -190,7 +199,12 @@ def load(path: Path | None) -> LoadedConfig:
 
 
 def _finish(config: Config, source: str, base_dir: Path) -> LoadedConfig:
-    catalogue = load_builtin()
+    edition = config.catalogue_edition
+    if edition is not None and edition not in builtin_editions():
+        choices = ", ".join(builtin_editions())
+        problem = f"unknown catalogue edition; built-in editions: {choices}"
+        raise ConfigError(source, "catalogue_edition", edition, problem)
+    catalogue = load_builtin(edition)
     for index, file in enumerate(config.catalogue_files):
         resolved = file if file.is_absolute() else base_dir / file
         if not resolved.is_file():
@@ -276,10 +290,13 @@ def _unknown_set(known: set[str]) -> str:
 
 
 def asu_sets_for(catalogue: Catalogue, tenant_location: str) -> list[str]:
-    """Sets serving a tenant location: the set listing the code, else the set whose codes share its region
-    prefix (e.g. 'AMSUB' is Europe), so a scale unit newer than the catalogue still finds its region."""
-    exact = [s.id for s in catalogue.sets if tenant_location in s.scale_units]
-    if exact:
-        return exact
+    """Sets serving a tenant location: the sets listing the code, else the sets of its region prefix (e.g.
+    'AMSUB' is Europe: codes sharing it, or `scale_unit_prefixes`), so a scale unit newer than the catalogue,
+    or an edition that lists regions without codes, still finds its region."""
+    exact = {s.id for s in catalogue.sets if tenant_location in s.scale_units}
     prefix = tenant_location[:5]
-    return [s.id for s in catalogue.sets if any(unit.startswith(prefix) for unit in s.scale_units)]
+    return [
+        s.id
+        for s in catalogue.sets
+        if s.id in exact or (s.serves_region(prefix) and not (exact and s.scale_units))
+    ]

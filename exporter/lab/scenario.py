@@ -53,14 +53,17 @@ BREAKAGES = (
     ),
     Breakage("win32-cache", Fault.REFUSED, "connect_refused", "a firewall rejects its connections (TCP RST)"),
     Breakage(
-        "store",
+        "173",
         Fault.UNTRUSTED,
         "tls_untrusted",
         "an SSL-inspecting firewall presents certificates from a CA the devices do not trust",
     ),
     Breakage("182", Fault.TARPIT, "tls_timeout", "a tarpit accepts its connections and never answers"),
 )
-"""Sets broken on purpose: two optional sets, then two required ones, one fault each."""
+"""Sets broken on purpose: two optional sets, then two required ones, one fault each. Every built-in edition
+has them with the same ports and no flag that would change the reason, so the lab fails the same way
+whichever edition it simulates (173 is TLS-only and allows inspection: an untrusted inspecting CA is
+`tls_untrusted`)."""
 
 
 @dataclass(frozen=True)

@@ -92,6 +92,10 @@ class ExporterCollector(Collector):
         self._store = store
         self._rows = TargetRows(_ENDPOINT_FAMILIES, _endpoint_row, plans, store)
 
+    def set_catalogue(self, catalogue: Catalogue) -> None:
+        """The catalogue in force after a reload (a reload may select another edition)."""
+        self._catalogue = catalogue
+
     def collect(self) -> Iterable[Metric]:
         plan = self._plans.current
         results, stats = self._store.snapshot()

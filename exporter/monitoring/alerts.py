@@ -3,8 +3,9 @@
 `alert_rules(settings)` is the rule-file document and `render_rules(settings)` its YAML, which
 `intune-exporter monitoring generate` writes to `alerts/intune-endpoint-exporter.rules.yml`. Selectors and
 thresholds come from `MonitoringSettings`; what breaks for users comes from the built-in catalogue's `impact`
-lines. Alerts aggregate per exporter instance and endpoint set, so one outage pages once per set; their
-descriptions still name the failing endpoints and reasons, read with template queries.
+lines, of every edition's sets, so the rules fit whichever edition an exporter runs. Alerts aggregate per
+exporter instance and endpoint set, so one outage pages once per set; their descriptions still name the
+failing endpoints and reasons, read with template queries.
 """
 
 from __future__ import annotations
@@ -14,7 +15,15 @@ from typing import Any
 
 import yaml
 
-from exporter.catalogue import Catalogue, EndpointSet, Flag, entry_flags, load_builtin
+from exporter.catalogue import (
+    Catalogue,
+    EndpointSet,
+    Flag,
+    builtin_editions,
+    entry_flags,
+    load_builtin,
+    merge,
+)
 from exporter.config.durations import format_duration
 from exporter.metrics.table import (
     CATALOGUE_DRIFT_ENTRIES,
@@ -537,9 +546,21 @@ class _Builder:
         return [down, stalled, slow, errors]
 
 
+def every_edition() -> Catalogue:
+    """The sets of every built-in edition, the newest edition's first, then the sets only older editions
+    have; flag rules of all. One rule file serves exporters whichever edition they run."""
+    catalogue = load_builtin()
+    for edition in builtin_editions()[1:]:
+        older = load_builtin(edition)
+        known = {endpoint_set.id for endpoint_set in catalogue.sets}
+        only_older = tuple(s for s in older.sets if s.id not in known)
+        catalogue = merge(catalogue, Catalogue(sets=only_older, flag_rules=older.flag_rules))
+    return catalogue
+
+
 def alert_rules(settings: MonitoringSettings = DEFAULT_SETTINGS) -> dict[str, Any]:
     """The rule-file document: alerts grouped by what they watch, recording rules with their alerts."""
-    builder = _Builder(settings, load_builtin())
+    builder = _Builder(settings, every_edition())
     return {
         "groups": [
             # The set alerts read the recording rules: one group, so they see the same evaluation.

@@ -73,7 +73,7 @@ def _why_not_selected(config: Config, endpoint_set: EndpointSet) -> str:
         return f"section {endpoint_set.section!r} is in sections.disabled"
     if config.cloud not in endpoint_set.clouds:
         return f"not used in cloud {config.cloud.value!r}"
-    if config.tenant_location and endpoint_set.scale_units:
+    if config.tenant_location and endpoint_set.regional:
         return f"tenant_location {config.tenant_location} is served by another set"
     return "off by default; add it to sets.enabled"
 

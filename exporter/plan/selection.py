@@ -21,7 +21,7 @@ def selected_sets(config: Config, catalogue: Catalogue) -> list[EndpointSet]:
             on = False
         if config.cloud not in endpoint_set.clouds:
             on = False
-        if asu_keep is not None and endpoint_set.scale_units and endpoint_set.id not in asu_keep:
+        if asu_keep is not None and endpoint_set.regional and endpoint_set.id not in asu_keep:
             on = False
         if on:
             chosen.append(endpoint_set)

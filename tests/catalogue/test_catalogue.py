@@ -1,4 +1,6 @@
-"""The built-in catalogue against Microsoft's page, its exports, and user catalogue files."""
+"""The seed edition of the built-in catalogue against its copy of Microsoft's page; every edition's flags,
+wildcards and exports; user catalogue files. tests/catalogue/test_editions.py has the 2025-08-21 edition's
+facts and what every edition must do."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from exporter.catalogue import (
     Category,
     Cloud,
     Flag,
+    builtin_editions,
     entry_flags,
     load_builtin,
     load_file,
@@ -45,17 +48,36 @@ NOT_ENDPOINTS = {
     "Outlook.com": "97",  # part of set 97's description, "Consumer Outlook.com, OneDrive, ..."
 }
 KNOWN_UNPROBED = {"*.dm.microsoft.com", "*.officeconfig.msocdn.com", "*.gov.teams.microsoft.us"}
+CIDRS_IN_163 = {"seed": 50, "2025-08-21": 90}
 
 
 @pytest.fixture(scope="module")
 def catalogue() -> Catalogue:
-    return load_builtin()
+    """The seed edition: the one this file's copy of the page (Korean) is the source of."""
+    return load_builtin("seed")
 
 
 @pytest.fixture(scope="module")
 def items(catalogue: Catalogue) -> dict[str, dict[str, Any]]:
     exported = json.loads(to_json(catalogue))
     return {item["id"]: item for item in exported}
+
+
+@pytest.fixture(scope="module", params=builtin_editions())
+def edition(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    return name
+
+
+@pytest.fixture(scope="module")
+def any_catalogue(edition: str) -> Catalogue:
+    """Each built-in edition in turn, for what every edition must do."""
+    return load_builtin(edition)
+
+
+@pytest.fixture(scope="module")
+def any_items(any_catalogue: Catalogue) -> dict[str, dict[str, Any]]:
+    return {item["id"]: item for item in json.loads(to_json(any_catalogue))}
 
 
 def page_rows() -> list[tuple[str, str]]:
@@ -87,8 +109,9 @@ def row_ports(row: str) -> dict[str, tuple[int, ...]]:
     }
 
 
-def test_builtin_catalogue_loads_with_edition(catalogue: Catalogue) -> None:
+def test_seed_edition_loads_with_its_edition(catalogue: Catalogue) -> None:
     assert catalogue.edition is not None
+    assert catalogue.edition.id == "seed"
     assert catalogue.edition.title == "Network endpoints for Microsoft Intune"
     assert catalogue.edition.language == "ko"
     assert "000_59291ccc57b88cdc" in catalogue.edition.source
@@ -188,7 +211,8 @@ def test_unnumbered_sections(catalogue: Catalogue) -> None:
             assert any("no category" in note for note in endpoint_set.annotations), endpoint_set.id
 
 
-def test_flags(catalogue: Catalogue, items: dict[str, dict[str, Any]]) -> None:
+def test_flags(any_catalogue: Catalogue, any_items: dict[str, dict[str, Any]]) -> None:
+    catalogue, items = any_catalogue, any_items
     by_id = catalogue.by_id()
     ssl = Flag.SSL_INSPECTION_UNSUPPORTED.value
     assert ssl in items["163"]["urlFlags"]["*.manage.microsoft.com"]
@@ -211,7 +235,8 @@ def test_flags(catalogue: Catalogue, items: dict[str, dict[str, Any]]) -> None:
         assert set(rule.sets) <= by_id.keys()
 
 
-def test_every_wildcard_is_probed_or_known_unprobed(catalogue: Catalogue) -> None:
+def test_every_wildcard_is_probed_or_known_unprobed(any_catalogue: Catalogue) -> None:
+    catalogue = any_catalogue
     representatives = catalogue.wildcard_representatives
     for endpoint_set in catalogue.sets:
         for url in endpoint_set.urls:
@@ -226,7 +251,8 @@ def test_every_wildcard_is_probed_or_known_unprobed(catalogue: Catalogue) -> Non
         assert all(wildcard_matches(wildcard, host) for host in hosts), wildcard
 
 
-def test_service_items_follow_microsofts_shape(catalogue: Catalogue) -> None:
+def test_service_items_follow_microsofts_shape(any_catalogue: Catalogue) -> None:
+    catalogue = any_catalogue
     exported = to_service_items(catalogue)
     assert [item["id"] for item in exported] == [s.id for s in catalogue.sets]
     common = {"56", "59", "97", "150"}  # Microsoft 365 sets the page repeats
@@ -236,12 +262,14 @@ def test_service_items_follow_microsofts_shape(catalogue: Catalogue) -> None:
             assert item["serviceArea"] == "MEM"
             assert item["serviceAreaDisplayName"] == "Microsoft Intune"
         assert isinstance(item["id"], str)
-        for key in ("urls", "ips", "tcpPorts", "udpPorts", "notes", "scaleUnits", "annotations"):
+        optional = ("urls", "ips", "tcpPorts", "udpPorts", "notes", "scaleUnits", "scaleUnitPrefixes")
+        for key in (*optional, "annotations"):
             assert item.get(key, "omitted") not in ("", []), (item["id"], key)
     assert to_json(catalogue).endswith("]\n")
 
 
-def test_csv_export_rows(catalogue: Catalogue) -> None:
+def test_csv_export_rows(edition: str, any_catalogue: Catalogue) -> None:
+    catalogue = any_catalogue
     text = to_csv(catalogue)
     rows = list(csv.reader(io.StringIO(text)))
     assert tuple(rows[0]) == CSV_COLUMNS
@@ -253,7 +281,7 @@ def test_csv_export_rows(catalogue: Catalogue) -> None:
     assert len(rows) - 1 == expected
     body = [dict(zip(CSV_COLUMNS, row, strict=True)) for row in rows[1:]]
     ip_rows = [row for row in body if row["kind"] == "ip"]
-    assert len(ip_rows) == 50 * 2 and {row["set_id"] for row in ip_rows} == {"163"}
+    assert len(ip_rows) == CIDRS_IN_163[edition] * 2 and {row["set_id"] for row in ip_rows} == {"163"}
     peer = [row for row in body if row["set_id"] == "do-peer"]
     assert [(r["address"], r["protocol"], r["port"]) for r in peer] == [
         ("", "tcp", "7680"),
@@ -269,7 +297,8 @@ def test_csv_export_rows(catalogue: Catalogue) -> None:
     ]
 
 
-def test_docs_list_every_set_and_representative(catalogue: Catalogue) -> None:
+def test_docs_list_every_set_and_representative(any_catalogue: Catalogue) -> None:
+    catalogue = any_catalogue
     docs = (ROOT / "docs" / "catalogue.md").read_text(encoding="utf-8")
     for endpoint_set in catalogue.sets:
         assert f"| `{endpoint_set.id}` |" in docs, endpoint_set.id

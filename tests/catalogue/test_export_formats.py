@@ -13,7 +13,7 @@ from pathlib import Path
 import pacparser
 import pytest
 
-from exporter.catalogue import EndpointSet, load_builtin
+from exporter.catalogue import EndpointSet, builtin_editions, load_builtin
 from exporter.catalogue.allowlist import allowlist, networks
 from exporter.catalogue.pac import proxy_address
 from exporter.cli import main
@@ -194,9 +194,17 @@ def squid_parse(directory: Path, domains: str, ranges: str) -> subprocess.Comple
     )
 
 
-def test_squid_accepts_both_acl_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    domains = export(capsys, "--format", "squid")
-    ranges = export(capsys, "--format", "squid-ips")
+@pytest.mark.parametrize("edition", builtin_editions())
+def test_squid_accepts_both_acl_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], edition: str
+) -> None:
+    config = tmp_path / "exporter.yml"
+    config.write_text(f"catalogue_edition: '{edition}'\n")
+    domains = export(capsys, "--config", str(config), "--format", "squid")
+    ranges = export(capsys, "--config", str(config), "--format", "squid-ips")
+    assert f"edition {edition}," in domains.splitlines()[0]
+    if edition != "seed":
+        assert "\n2620:1ec:4a::/47\n" in ranges  # Azure Front Door's IPv6 ranges, after the IPv4 ones
     assert ".manage.microsoft.com\n" in domains
     assert "\nmanage.microsoft.com\n" not in domains  # covered by .manage.microsoft.com
     assert "13.86.221.176/28\n" in ranges
@@ -242,7 +250,7 @@ def test_tenant_location_and_filters_apply_to_csv(tmp_path: Path, capsys: pytest
     config.write_text("tenant_location: AMSUB0101\n")
     out = export(capsys, "--config", str(config), "--format", "csv", "--section", "scripts and win32 apps")
     rows = list(csv.DictReader(io.StringIO(out)))
-    assert {r["set_id"] for r in rows} == {"asu-eu"}
+    assert {r["set_id"] for r in rows} == {"asu-eu", "ime-diagnostics"}  # the latter serves every region
     out = export(capsys, "--format", "csv", "--set", "165", "--section", "Apple")
     assert {r["set_id"] for r in csv.DictReader(io.StringIO(out))} == {"165", "178"}
 

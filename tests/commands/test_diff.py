@@ -19,9 +19,9 @@ from tests.support.simulators.webservice import DATA, NEW_VERSION, WebServiceSim
 def config_for(tmp_path: Path, simulator: WebServiceSimulator | None = None) -> Path:
     web_service = {"base_url": simulator.base_url} if simulator else {"enabled": False}
     path = tmp_path / "exporter.yml"
-    path.write_text(
-        yaml.safe_dump({"state_dir": str(tmp_path / "state"), "drift": {"web_service": web_service}})
-    )
+    # The web service fixtures (tests/data/webservice) hold the seed edition's MEM sets.
+    config = {"catalogue_edition": "seed", "state_dir": str(tmp_path / "state")}
+    path.write_text(yaml.safe_dump({**config, "drift": {"web_service": web_service}}))
     return path
 
 
@@ -85,7 +85,7 @@ def test_diff_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_no_drift_against_our_own_export(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     exported = tmp_path / "catalogue.json"
-    exported.write_text(to_json(load_builtin()))
+    exported.write_text(to_json(load_builtin("seed")))  # the edition config_for selects
     assert (
         main(["catalogue", "diff", "--config", str(config_for(tmp_path)), "--reference", str(exported)]) == 0
     )

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from exporter.catalogue import Cloud
+from exporter.catalogue import Cloud, default_edition, load_builtin
 from exporter.config.durations import format_duration, parse_duration
 from exporter.config.file import DEFAULT_LISTEN, load, split_listen
 from exporter.errors import ConfigError
@@ -28,6 +28,8 @@ INVALID = {
     "invalid-yaml.yml": "invalid-yaml.yml: not valid YAML at line 2, column 1",
     "invalid-unknown-section.yml": "field 'sections.disabled[0]': unknown section; known: ['Android',",
     "invalid-negative-timeout.yml": "field 'timeouts.tls': not a duration",
+    "invalid-catalogue-edition.yml": "invalid-catalogue-edition.yml: field 'catalogue_edition': "
+    "unknown catalogue edition; built-in editions: 2025-08-21, seed (got '2019-01-01')",
 }
 
 
@@ -85,6 +87,33 @@ def test_relative_ca_file_is_resolved_against_the_config(tmp_path: Path) -> None
     path.write_text("tls:\n  ca_file: missing.pem\n")
     with pytest.raises(ConfigError, match=r"field 'tls.ca_file': file not found \(got 'missing.pem'\)"):
         load(path)
+
+
+def test_catalogue_edition_selects_a_built_in_edition(tmp_path: Path) -> None:
+    assert load(None).catalogue == load_builtin(default_edition())
+    assert default_edition() == "2025-08-21"
+    path = tmp_path / "exporter.yml"
+    for text, edition in (
+        ("catalogue_edition: seed\n", "seed"),
+        ("catalogue_edition: 2025-08-21\n", "2025-08-21"),  # read by YAML as a date
+        ("catalogue_edition: '2025-08-21'\n", "2025-08-21"),
+        ("catalogue_edition: null\n", "2025-08-21"),
+    ):
+        path.write_text(text)
+        loaded = load(path)
+        assert loaded.catalogue.edition is not None
+        assert loaded.catalogue.edition.id == edition, text
+        assert loaded.catalogue == load_builtin(edition)
+
+
+def test_catalogue_files_merge_over_the_selected_edition(tmp_path: Path) -> None:
+    corp = "sets:\n  - {id: corp, name: Corp, section: Local, urls: [a.corp.example]}\n"
+    (tmp_path / "corp.yaml").write_text(corp)
+    path = tmp_path / "exporter.yml"
+    path.write_text("catalogue_edition: seed\ncatalogue_files: [corp.yaml]\n")
+    catalogue = load(path).catalogue
+    assert catalogue.edition == load_builtin("seed").edition
+    assert [s.id for s in catalogue.sets] == [s.id for s in load_builtin("seed").sets] + ["corp"]
 
 
 def test_tenant_location_outside_every_region_is_rejected(tmp_path: Path) -> None:

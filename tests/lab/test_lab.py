@@ -1,14 +1,17 @@
-"""`intune-exporter lab`: the simulated network's DNS answers and HTTP responder, and the whole command
-run as a subprocess: healthy sets up, each broken set down for its reason, a clean exit on SIGTERM."""
+"""`intune-exporter lab`: the simulated network's DNS answers and HTTP responder, the whole command run as a
+subprocess (healthy sets up, each broken set down for its reason, a clean exit on SIGTERM), and `check`
+against the lab passing for every built-in edition of the catalogue."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import signal
 import socket
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import dns.message
 import dns.query
@@ -16,8 +19,11 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 
-from exporter.catalogue import load_builtin
+from exporter.catalogue import Catalogue, Flag, builtin_editions, entry_flags, load_builtin
+from exporter.cli import main
+from exporter.commands.lab import write_config
 from exporter.lab.dns import DNSServer
+from exporter.lab.network import running_network
 from exporter.lab.scenario import (
     BREAKAGES,
     HEALTHY,
@@ -25,6 +31,7 @@ from exporter.lab.scenario import (
     REFUSED,
     TARPIT,
     UNTRUSTED,
+    Fault,
     build_zone,
     set_names,
 )
@@ -35,12 +42,17 @@ from tests.support.serving import EXPORTER, Served, exporter_command, sample_val
 from tests.support.simulators.processes import free_port
 
 CATALOGUE = load_builtin()
+"""The default edition, which `intune-exporter lab` simulates unless told otherwise."""
 EXPECTED_REASONS = {breakage.set_id: breakage.reason for breakage in BREAKAGES}
+PLAN_TARGETS = {"seed": 122, "2025-08-21": 171}
+"""Targets of the default plan per edition (tests/catalogue/test_editions.py)."""
 
 
 @contextlib.contextmanager
-def lab_dns(*, broken: bool = True, intercept: bool = False) -> Iterator[DNSServer]:
-    zone = build_zone(CATALOGUE, broken=broken, intercept=intercept)
+def lab_dns(
+    *, broken: bool = True, intercept: bool = False, catalogue: Catalogue = CATALOGUE
+) -> Iterator[DNSServer]:
+    zone = build_zone(catalogue, broken=broken, intercept=intercept)
     with DNSServer(zone.records, host=HEALTHY) as server:
         server.nxdomain |= zone.nxdomain
         yield server
@@ -64,9 +76,9 @@ def resolve(server: DNSServer, name: str) -> list[str] | str:
         ("EnterpriseEnrollment.Manage.Microsoft.com.", [HEALTHY]),
         ("x.officeconfig.msocdn.com", "NXDOMAIN"),  # set 150: broken by NXDOMAIN, wildcard included
         ("config.office.com", "NXDOMAIN"),
-        ("sparkcdneus2.azureedge.net", [REFUSED]),  # win32-cache, though below *.azureedge.net ...
-        ("other.azureedge.net", [HEALTHY]),  # ... whose other names stay healthy
-        ("displaycatalog.mp.microsoft.com", [UNTRUSTED]),  # store
+        ("cdn.storeedgefd.dsx.mp.microsoft.com", [REFUSED]),  # win32-cache
+        ("other.azureedge.net", [HEALTHY]),
+        ("ekop.intel.com", [UNTRUSTED]),  # 173
         ("lgmsapeweu.blob.core.windows.net", [TARPIT]),  # 182
         ("example.org", "NXDOMAIN"),  # not in the catalogue
         ("microsoft.com", "NXDOMAIN"),
@@ -77,11 +89,18 @@ def test_dns_answers_the_catalogue_with_the_broken_sets(name: str, expected: lis
         assert resolve(server, name) == expected
 
 
+def test_a_broken_set_below_a_healthy_wildcard_stays_broken() -> None:
+    # The seed edition's win32-cache hosts are below *.azureedge.net, whose other names stay healthy.
+    with lab_dns(catalogue=load_builtin("seed")) as server:
+        assert resolve(server, "sparkcdneus2.azureedge.net") == [REFUSED]
+        assert resolve(server, "other.azureedge.net") == [HEALTHY]
+
+
 def test_without_broken_sets_every_name_is_healthy() -> None:
     with lab_dns(broken=False) as server:
         for name in (
             "x.officeconfig.msocdn.com",
-            "sparkcdneus2.azureedge.net",
+            "cdn.storeedgefd.dsx.mp.microsoft.com",
             "lgmsapeweu.blob.core.windows.net",
         ):
             assert resolve(server, name) == [HEALTHY]
@@ -91,16 +110,19 @@ def test_intercept_sends_every_name_but_ntp_to_the_inspecting_address() -> None:
     with lab_dns(intercept=True) as server:
         assert resolve(server, "x.manage.microsoft.com") == [INSPECTED]
         assert resolve(server, "time.windows.com") == [HEALTHY]  # NTP is not TLS
-        assert resolve(server, "displaycatalog.mp.microsoft.com") == [UNTRUSTED]  # broken sets stay broken
+        assert resolve(server, "ekop.intel.com") == [UNTRUSTED]  # broken sets stay broken
 
 
-def test_breaking_a_set_leaves_every_other_set_healthy() -> None:
+@pytest.mark.parametrize("edition", builtin_editions())
+def test_breaking_a_set_leaves_every_other_set_healthy(edition: str) -> None:
+    catalogue = load_builtin(edition)
     broken = {breakage.set_id for breakage in BREAKAGES}
-    with lab_dns() as server:
-        for endpoint_set in CATALOGUE.sets:
+    assert broken <= catalogue.by_id().keys()  # the lab breaks the same sets in every edition
+    with lab_dns(catalogue=catalogue) as server:
+        for endpoint_set in catalogue.sets:
             if endpoint_set.id in broken:
                 continue
-            for name in set_names(CATALOGUE, endpoint_set):
+            for name in set_names(catalogue, endpoint_set):
                 probe = "probe." + name[2:] if name.startswith("*.") else name
                 assert resolve(server, probe) == [HEALTHY], (endpoint_set.id, name)
 
@@ -187,7 +209,7 @@ def test_intercept_fails_only_the_sets_that_forbid_inspection() -> None:
         for (name, labels), value in samples.items()
         if name == "intune_endpoint_failure_reason" and value == 1
     }
-    assert {"maa", "dha", "163"} <= failing
+    assert {"maa", "dha", "163", "store"} <= failing  # the Store API forbids inspection since 2025-08-21
     assert "178" not in failing  # Apple's hosts: inspection is allowed there
     intercepted = {
         (dict(labels)["set_id"], dict(labels)["inspection_supported"])
@@ -219,3 +241,37 @@ def test_busy_listen_port_fails_cleanly() -> None:
         )
     assert result.returncode == 1
     assert "cannot listen" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("edition", builtin_editions())
+def test_check_against_the_lab_passes_for_every_edition(
+    tmp_path: Path, edition: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The lab without broken sets, the exporter's configuration as `intune-exporter lab --edition` writes
+    it, and `check`: every probed set of the edition is fully up."""
+    catalogue = load_builtin(edition)
+    with running_network(tmp_path, catalogue, broken=False, intercept=False) as network:
+        path = write_config(tmp_path, network, "127.0.0.1:0", edition)
+        code = main(["check", "--config", str(path), "--format", "json"])
+    document = json.loads(capsys.readouterr().out)
+    not_ok = [(s["id"], s["verdict"], s["failures"]) for s in document["sets"] if s["verdict"] != "OK"]
+    assert code == 0, not_ok
+    totals = document["totals"]
+    assert (totals["targets"], totals["fail"], totals["partial"]) == (PLAN_TARGETS[edition], 0, 0)
+    assert not_ok == [("defender", "UNPROBED", [])]  # only *.dm.microsoft.com, no representative
+    probed = {s["id"] for s in document["sets"]}
+    assert probed == {s.id for s in catalogue.sets if s.enabled_by_default and "public" in s.clouds}
+
+
+@pytest.mark.parametrize("edition", builtin_editions())
+def test_the_broken_sets_fail_for_their_reason_in_every_edition(edition: str) -> None:
+    """A refused or unresolvable set fails alike on any port; the TLS faults give their reason only on TLS
+    ports (plain HTTP to a tarpit is an HTTP timeout, and the untrusting firewall lets HTTP through), and
+    an untrusted inspection is `tls_intercepted` where the page forbids inspection."""
+    catalogue = load_builtin(edition)
+    for breakage in BREAKAGES:
+        endpoint_set = catalogue.by_id()[breakage.set_id]
+        if breakage.fault in (Fault.UNTRUSTED, Fault.TARPIT):
+            assert endpoint_set.tcp_ports == (443,) and not endpoint_set.udp_ports, breakage.set_id
+        flags = {flag for url in endpoint_set.urls for flag in entry_flags(catalogue, endpoint_set, url)}
+        assert Flag.SSL_INSPECTION_UNSUPPORTED not in flags, breakage.set_id

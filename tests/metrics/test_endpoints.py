@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
+from exporter.catalogue import load_builtin
 from exporter.config.file import load
 from exporter.metrics.endpoints import ExporterCollector
 from exporter.plan.expand import build_plan
@@ -157,5 +158,18 @@ def test_reachable_ratio_counts_only_probed_targets(plan: TargetPlan) -> None:
 def test_unprobed_wildcards_per_set(plan: TargetPlan) -> None:
     registry = scrape(plan, ResultStore())
     assert registry.get_sample_value("intune_catalogue_unprobed_wildcards", {"set_id": "epm"}) == 1
-    assert registry.get_sample_value("intune_catalogue_unprobed_wildcards", {"set_id": "163"}) == 0
+    assert registry.get_sample_value("intune_catalogue_unprobed_wildcards", {"set_id": "163"}) == 1  # *.dm...
+    assert registry.get_sample_value("intune_catalogue_unprobed_wildcards", {"set_id": "170"}) == 0
     assert registry.get_sample_value("intune_catalogue_unprobed_wildcards", {"set_id": "150"}) is None
+
+
+def test_edition_info_follows_the_catalogue_in_force(plan: TargetPlan) -> None:
+    collector = ExporterCollector(PlanHolder(plan), load_builtin(), ResultStore())
+    registry = CollectorRegistry()
+    registry.register(collector)
+    labels = {"title": "Network endpoints for Microsoft Intune", "language": "en", "encoded_on": "2026-11-29"}
+    assert registry.get_sample_value("intune_catalogue_edition_info", labels) == 1
+    collector.set_catalogue(load_builtin("seed"))  # what a reload to `catalogue_edition: seed` does
+    assert registry.get_sample_value("intune_catalogue_edition_info", labels) is None
+    seed = {**labels, "language": "ko", "encoded_on": "2026-11-27"}
+    assert registry.get_sample_value("intune_catalogue_edition_info", seed) == 1

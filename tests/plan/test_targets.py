@@ -64,9 +64,11 @@ def test_wildcard_uses_the_default_table_then_the_configuration(tmp_path: Path) 
 def test_wildcard_without_representative_is_counted_not_dropped(tmp_path: Path) -> None:
     plan, _ = plan_for(tmp_path)
     assert plan.unprobed_wildcards["defender"] == ["*.dm.microsoft.com"]
-    assert plan.unprobed_wildcards["163"] == []
+    assert plan.unprobed_wildcards["163"] == ["*.dm.microsoft.com"]  # in set 163 since the 2025-08-21 edition
+    assert plan.unprobed_wildcards["170"] == []
     plan, _ = plan_for(tmp_path, 'wildcard_representatives:\n  "*.dm.microsoft.com": [a.dm.microsoft.com]\n')
     assert plan.unprobed_wildcards["defender"] == []
+    assert plan.unprobed_wildcards["163"] == []
     assert Target("a.dm.microsoft.com", 443, Protocol.HTTPS) in plan.targets
 
 
@@ -82,6 +84,10 @@ def test_tenant_location_selects_its_region(tmp_path: Path) -> None:
     # A scale unit newer than the catalogue still finds its region by prefix.
     plan, _ = plan_for(tmp_path, "tenant_location: AMSUB9901\n")
     assert [i for i in set_ids(plan) if i.startswith("asu-")] == ["asu-eu"]
+    # The macOS rows are per region too.
+    assert [i for i in set_ids(plan) if i.startswith("macos-")] == ["macos-eu"]
+    assert Target("macsidecareu.manage.microsoft.com", 443, Protocol.HTTPS) in plan.targets
+    assert Target("macsidecar.manage.microsoft.com", 443, Protocol.HTTPS) not in plan.targets
 
 
 def test_cloud_selects_gcc_sets(tmp_path: Path) -> None:

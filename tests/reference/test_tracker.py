@@ -22,6 +22,8 @@ from exporter.reference.types import FetchFailure
 from tests.support.simulators.webservice import FIRST_VERSION, NEW_VERSION, WebServiceSimulator, fixture
 
 CLIENT_ID = "7b0c4c1e-58b4-4c1e-9a36-0c4f2b8d3a11"
+EDITION = "seed"
+"""The web service fixtures (tests/data/webservice) hold the seed edition's MEM sets: drift is against it."""
 EXPECTED_NEW_DRIFT = [
     DriftEntry("163", Kind.IP, Direction.REMOVED, "13.67.13.176/28"),
     DriftEntry("163", Kind.URL, Direction.ADDED, "intunecdnpeasd.manage.microsoft.com"),
@@ -41,7 +43,7 @@ def simulator(httpserver: HTTPServer) -> WebServiceSimulator:
 def tracker_for(simulator: WebServiceSimulator, state: Path, **settings: Any) -> ReferenceTracker:
     web = WebServiceSettings(base_url=simulator.base_url, timeout=settings.pop("timeout", 5.0))
     source = WebServiceSource(web, CLIENT_ID, max_bytes=settings.pop("max_bytes", 10 * 1024 * 1024))
-    return ReferenceTracker(source, SnapshotStore(state), load_builtin(), Limits(**settings))
+    return ReferenceTracker(source, SnapshotStore(state), load_builtin(EDITION), Limits(**settings))
 
 
 @pytest.mark.anyio
@@ -264,7 +266,10 @@ async def test_drift_metrics(simulator: WebServiceSimulator, tmp_path: Path) -> 
 
 def list_tracker(settings: ReferenceListSettings, state: Path) -> ReferenceTracker:
     return ReferenceTracker(
-        ListSource(settings, max_bytes=10 * 1024 * 1024), SnapshotStore(state), load_builtin(), Limits()
+        ListSource(settings, max_bytes=10 * 1024 * 1024),
+        SnapshotStore(state),
+        load_builtin(EDITION),
+        Limits(),
     )
 
 

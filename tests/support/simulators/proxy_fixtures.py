@@ -1,8 +1,8 @@
 """Fixtures: real corporate proxies in front of the loopback lab (Squid, and mitmproxy for TLS inspection).
 
-Each proxy resolves `LAB_HOSTS` itself (no real DNS): every concrete name of the built-in catalogue goes
-to HEALTHY (127.0.0.1), and a few role names to the lab's misbehaving addresses. Ports pass through
-unchanged, so clients ask for ``manage.microsoft.com:{loopback_lab.https_port}``.
+Each proxy resolves `LAB_HOSTS` itself (no real DNS): every concrete name of the built-in catalogue (every
+edition) goes to HEALTHY (127.0.0.1), and a few role names to the lab's misbehaving addresses. Ports pass
+through unchanged, so clients ask for ``manage.microsoft.com:{loopback_lab.https_port}``.
 
 Note: the lab's leaf certificates cover ``*.example.test`` but not ``*.lab.example.test``, so a client
 that completes TLS with ``untrusted.lab.example.test`` sees an untrusted chain (OpenSSL reports it before
@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from exporter.catalogue import load_builtin
+from exporter.catalogue import builtin_editions, load_builtin
 from tests.support.simulators.mitm import MitmProxy
 from tests.support.simulators.squid import SquidProxy
 from tests.support.simulators.tls_servers import (
@@ -30,9 +30,11 @@ from tests.support.simulators.tls_servers import (
 
 
 def _catalogue_hosts() -> list[str]:
-    catalogue = load_builtin()
-    names = {url.lower() for endpoint_set in catalogue.sets for url in endpoint_set.urls}
-    names |= {host.lower() for hosts in catalogue.wildcard_representatives.values() for host in hosts}
+    """The concrete names of every built-in edition."""
+    names: set[str] = set()
+    for catalogue in map(load_builtin, builtin_editions()):
+        names |= {url.lower() for endpoint_set in catalogue.sets for url in endpoint_set.urls}
+        names |= {host.lower() for hosts in catalogue.wildcard_representatives.values() for host in hosts}
     return sorted(name for name in names if "*" not in name)
 
 

@@ -45,7 +45,7 @@ from cryptography import x509
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from exporter.catalogue import load_builtin
+from exporter.catalogue import builtin_editions, load_builtin
 from exporter.lab.certs import LabCA
 from exporter.lab.certs import utc_now as _now
 from exporter.lab.ports import ATTEMPTS, blackhole, claim_ports, release
@@ -65,10 +65,12 @@ EXPIRED = "127.0.0.6"
 
 
 def _catalogue_names() -> tuple[str, ...]:
-    """Every name of the built-in catalogue, so the whole catalogue can be pointed at the lab."""
-    catalogue = load_builtin()
-    names = {url.lower() for endpoint_set in catalogue.sets for url in endpoint_set.urls}
-    names |= {host.lower() for hosts in catalogue.wildcard_representatives.values() for host in hosts}
+    """Every name of every built-in edition, so the whole catalogue can be pointed at the lab whichever
+    edition a test selects."""
+    names: set[str] = set()
+    for catalogue in map(load_builtin, builtin_editions()):
+        names |= {url.lower() for endpoint_set in catalogue.sets for url in endpoint_set.urls}
+        names |= {host.lower() for hosts in catalogue.wildcard_representatives.values() for host in hosts}
     return tuple(sorted(names))
 
 
