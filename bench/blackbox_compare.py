@@ -439,7 +439,7 @@ def write_config(path: Path, spec: Spec, lab: dict[str, Any], concurrency: int, 
         "catalogue_files": ["bench-catalogue.yml"],
         "sets": {"only": [SET_ID]},
         "state_dir": str(path.parent / "state"),
-        "drift": {"web_service": {"enabled": False}},
+        "drift": {"page": {"enabled": False}},
         "log_level": "error",
     }
     path.write_text(yaml.safe_dump(config))

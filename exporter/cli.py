@@ -12,7 +12,17 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from exporter import __version__
-from exporter.commands import changes, check, config_check, diff, export, lab, monitoring, serve
+from exporter.commands import (
+    catalogue_import,
+    changes,
+    check,
+    config_check,
+    diff,
+    export,
+    lab,
+    monitoring,
+    serve,
+)
 from exporter.commands.exit_codes import EXIT_INTERRUPTED, EXIT_USAGE
 from exporter.errors import ConfigError
 
@@ -62,9 +72,17 @@ def build_parser() -> argparse.ArgumentParser:
     export_parser.set_defaults(func=export.run)
     _config_flag(export_parser)
     export.add_export_flags(export_parser)
+    import_parser = catalogue_commands.add_parser(
+        "import",
+        help="read an edition of Microsoft's Intune endpoint page into a catalogue file (or JSON)",
+    )
+    import_parser.set_defaults(func=catalogue_import.run)
+    _config_flag(import_parser)
+    catalogue_import.add_import_flags(import_parser)
     diff_parser = catalogue_commands.add_parser(
         "diff",
-        help="compare the catalogue with the configured reference lists; exit 3 if they add endpoints",
+        help="compare the catalogue with the configured reference lists (or --page); exit 3 if they add "
+        "endpoints",
     )
     diff_parser.set_defaults(func=diff.run)
     _config_flag(diff_parser)

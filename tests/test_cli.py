@@ -44,6 +44,7 @@ def test_every_command_runs_a_handler_that_lives_with_it() -> None:
         "check": "exporter.commands.check",
         "config check": "exporter.commands.config_check",
         "catalogue export": "exporter.commands.export",
+        "catalogue import": "exporter.commands.catalogue_import",
         "catalogue diff": "exporter.commands.diff",
         "catalogue changes": "exporter.commands.changes",
         "monitoring generate": "exporter.commands.monitoring",

@@ -89,7 +89,7 @@ def write_config(directory: Path, network: Network, listen: str, edition: str | 
         "tls": {"ca_file": str(network.ca_file)},
         "port_remap": network.port_remap,
         "state_dir": str(directory / "state"),
-        "drift": {"web_service": {"enabled": False}},
+        "drift": {"page": {"enabled": False}},
     }
     if network.inspection_ca_file is not None:
         config["tls"]["inspection_ca_file"] = str(network.inspection_ca_file)

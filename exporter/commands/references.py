@@ -2,19 +2,87 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Mapping
+from pathlib import Path
 
+import anyio
+
+from exporter.catalogue.page.model import PageError, ParsedPage
 from exporter.config.file import LoadedConfig
+from exporter.config.proxy import split_proxy_url
+from exporter.errors import NO_VALUE, ConfigError
+from exporter.plan.probe_settings import proxy_credentials, trust_context
+from exporter.plan.proxy_routes import environment_proxies, environment_proxy_url
 from exporter.plan.targets import ExtraHost
 from exporter.reference.drift import Direction, Kind
+from exporter.reference.page_source import HttpOptions, PageSource, is_url, read_page
 from exporter.reference.snapshot import SnapshotStore, load_or_create_client_id
 from exporter.reference.sources import ListSource, ReferenceSource, WebServiceSource
 from exporter.reference.tracker import ReferenceTracker
+from exporter.reference.types import ReferenceFetchError
+
+
+def page_http_options(
+    loaded: LoadedConfig, url: str, environ: Mapping[str, str] | None = None
+) -> HttpOptions:
+    """How to reach the page at `url` the way the probes reach Intune: through `proxy.url`, or the
+    environment's proxy with `proxy.from_environment` (NO_PROXY honoured), with the probes' proxy credentials,
+    verified against `tls.ca_file` (default: the Mozilla roots). `proxy.sets` routes sets, not the page."""
+    environ = os.environ if environ is None else environ
+    config = loaded.config
+    route = config.proxy.url
+    if route is None and config.proxy.from_environment:
+        proxies = environment_proxies(environ)
+        host = urllib.parse.urlsplit(url).hostname or ""
+        # Not in typeshed, but part of urllib.request since Python 3.0; it reads NO_PROXY's syntax.
+        bypass = "no" in proxies and urllib.request.proxy_bypass_environment(host, proxies)  # type: ignore[attr-defined]
+        value = proxies.get("https" if url.startswith("https:") else "http")
+        route = environment_proxy_url(value) if value is not None and not bypass else None
+    if route is not None:
+        credentials = proxy_credentials(config, loaded.source, environ)
+        if credentials is not None:
+            user, _, password = credentials.partition(":")
+            host, port = split_proxy_url(route)
+            host = f"[{host}]" if ":" in host else host
+            quoted = f"{urllib.parse.quote(user, safe='')}:{urllib.parse.quote(password, safe='')}"
+            route = f"http://{quoted}@{host}:{port}"
+    return HttpOptions(proxy=route, verify=trust_context(config, loaded.source))
+
+
+def read_page_argument(loaded: LoadedConfig, location: str) -> ParsedPage:
+    """The page a command's `--page FILE|URL` names, parsed. Anything wrong is a ConfigError naming the file
+    or URL and the problem (exit 2)."""
+    drift = loaded.config.drift
+    if not is_url(location) and not Path(location).is_file():
+        raise ConfigError(location, "", NO_VALUE, "file not found")
+    http = page_http_options(loaded, location) if is_url(location) else HttpOptions()
+    try:
+        return anyio.run(
+            lambda: read_page(
+                location, max_bytes=drift.max_response_bytes, timeout=drift.page.timeout, http=http
+            )
+        )
+    except ReferenceFetchError as exc:
+        raise ConfigError(location, "", NO_VALUE, f"cannot read the page: {exc.detail}") from None
+    except PageError as exc:
+        raise ConfigError(location, "", NO_VALUE, page_problem(location, exc)) from None
+
+
+def page_problem(location: str, exc: PageError) -> str:
+    """The PageError's message without the source it starts with (the caller names it)."""
+    message = " ".join(str(exc).split())
+    return message.removeprefix(f"{location}: ") or "not the page"
 
 
 def build_sources(loaded: LoadedConfig) -> list[ReferenceSource]:
     drift = loaded.config.drift
     sources: list[ReferenceSource] = []
+    if drift.page.enabled:
+        http = page_http_options(loaded, drift.page.url)
+        sources.append(PageSource(drift.page, drift.max_response_bytes, http))
     if drift.web_service.enabled:
         client_id = load_or_create_client_id(loaded.config.state_dir)
         sources.append(WebServiceSource(drift.web_service, client_id, drift.max_response_bytes))
@@ -28,20 +96,24 @@ def build_trackers(
     store = SnapshotStore(loaded.config.state_dir)
     limits = loaded.config.drift.limits()
     return [
-        ReferenceTracker(source, store, loaded.catalogue, limits, on_change)
+        ReferenceTracker(
+            source, store, loaded.catalogue, limits, on_change, page=isinstance(source, PageSource)
+        )
         for source in build_sources(loaded)
     ]
 
 
 def added_hosts(trackers: list[ReferenceTracker]) -> list[ExtraHost]:
-    """Concrete hosts the references add, with the ports their sets list. Wildcards cannot be probed."""
+    """Concrete hosts the references add (also those a catalogue wildcard covers: is the wildcard really let
+    through for them?), with the ports their sets list. Wildcards cannot be probed."""
     hosts = []
     for tracker in trackers:
         status = tracker.status
         items = {item.id: item for item in status.items}
         for entry in status.drift:
             item = items.get(entry.set_id)
-            if entry.kind is not Kind.URL or entry.direction is not Direction.ADDED or item is None:
+            added = entry.direction in (Direction.ADDED, Direction.COVERED)
+            if entry.kind is not Kind.URL or not added or item is None:
                 continue
             if entry.value.startswith("*."):
                 continue

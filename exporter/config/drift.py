@@ -15,6 +15,10 @@ from exporter.config.fields import Duration, Section
 MIN_VERSION_CHECK_INTERVAL = 300.0
 """Microsoft asks clients to check the version about once an hour; we refuse to poll more than every 5m."""
 MIN_REFERENCE_REFRESH = 60.0
+MIN_PAGE_CHECK_INTERVAL = 3600.0
+"""Microsoft's documentation site is not an API: the page is checked at most hourly."""
+DEFAULT_PAGE_URL = "https://learn.microsoft.com/en-us/intune/intune-service/fundamentals/intune-endpoints"
+PAGE_SOURCE_NAME = "intune-page"
 INSTANCES = ("Worldwide", "USGovDoD", "USGovGCCHigh", "China")
 """The Office 365 endpoint web service's instances (clouds)."""
 
@@ -50,8 +54,33 @@ def _http_url(value: str) -> str:
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
 
 
-class WebServiceSettings(Section):
+class PageSettings(Section):
+    """Microsoft's "Network endpoints for Microsoft Intune" page: the source of truth for Intune endpoints."""
+
     enabled: bool = True
+    url: HttpUrl = DEFAULT_PAGE_URL
+    """The article in any locale (learn.microsoft.com HTML), or its markdown source, or a copy of either."""
+    check_interval: Duration = 3600.0
+    timeout: Duration = 30.0
+
+    @field_validator("check_interval")
+    @classmethod
+    def _interval(cls, value: float) -> float:
+        if value < MIN_PAGE_CHECK_INTERVAL:
+            floor = format_duration(MIN_PAGE_CHECK_INTERVAL)
+            raise ValueError(f"must be at least {floor}: the page is a documentation article, not an API")
+        return value
+
+    @property
+    def source_name(self) -> str:
+        return PAGE_SOURCE_NAME
+
+
+class WebServiceSettings(Section):
+    """The Office 365 endpoint web service. Microsoft's Intune page says its MEM service area no longer
+    returns accurate data for Intune, so it is off by default and never authoritative for Intune."""
+
+    enabled: bool = False
     base_url: HttpUrl = "https://endpoints.office.com"
     instance: str = "Worldwide"
     service_areas: tuple[str, ...] = ("MEM",)
@@ -108,6 +137,7 @@ class ReferenceListSettings(Section):
 
 
 class DriftSettings(Section):
+    page: PageSettings = PageSettings()
     web_service: WebServiceSettings = WebServiceSettings()
     references: tuple[ReferenceListSettings, ...] = ()
     max_response_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024)
@@ -120,7 +150,8 @@ class DriftSettings(Section):
 
     @model_validator(mode="after")
     def _unique_names(self) -> DriftSettings:
-        names = [self.web_service.source_name] + [reference.name for reference in self.references]
+        names = [self.page.source_name, self.web_service.source_name]
+        names += [reference.name for reference in self.references]
         for name in names:
             if names.count(name) > 1:
                 raise ValueError(f"two sources are named {name!r}")

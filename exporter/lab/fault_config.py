@@ -80,7 +80,7 @@ def write_config(
         "tls": {"ca_file": str(ca_file)},
         "port_remap": lab.port_remap,
         "state_dir": str(path.parent / "state"),
-        "drift": {"web_service": {"enabled": False}},
+        "drift": {"page": {"enabled": False}},
         **extra,
     }
     path.write_text(yaml.safe_dump(config))

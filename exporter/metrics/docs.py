@@ -146,6 +146,15 @@ FETCH_FAILURES: Mapping[FetchFailure, str] = {
     ),
     FetchFailure.EMPTY: "A list with no usable endpoint set: never allowed to replace a good one.",
     FetchFailure.FILE_ERROR: "The reference file cannot be read.",
+    FetchFailure.PARSE_ERROR: (
+        "The page (drift.page) is not an edition of Microsoft's Intune endpoint page: a proxy's login or "
+        "error page, text that is not UTF-8, a layout the parser does not know. The last good edition stays."
+    ),
+    FetchFailure.IMPLAUSIBLE: (
+        "The page parsed but holds far less than the last good edition (under half its sets or CIDRs, set "
+        "163 without subnets, the consolidated list gone): refused, logged once, the last good edition stays "
+        "and drift does not change."
+    ),
 }
 
 PROTOCOLS = """\

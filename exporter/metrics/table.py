@@ -242,7 +242,8 @@ CATALOGUE_DRIFT_ENTRIES = MetricSpec(
     "listed by the reference only; removed: by the catalogue only; changed: attributes).",
     ("source", "set_id", "kind", "direction"),
     "`kind`: `url`, `ip`, `port`, `set`, `attribute`. A firewall built from the catalogue may block what is "
-    "`added`; `changed` means the category, required or ExpressRoute differ. Absent when there is no such "
+    "`added`; `changed` means the category, required or ExpressRoute differ; `covered` (the page only) is a "
+    "host the page adds that a wildcard of the catalogue already matches. Absent when there is no such "
     "difference. See [drift.md](drift.md).",
 )
 REFERENCE_VERSION_INFO = MetricSpec(
@@ -251,6 +252,14 @@ REFERENCE_VERSION_INFO = MetricSpec(
     "Always 1: the version of the reference list in use (the last good one).",
     ("source", "instance", "version"),
     "`instance` is the web service instance, empty for other lists.",
+)
+PAGE_EDITION_INFO = MetricSpec(
+    "intune_catalogue_page_edition_info",
+    GAUGE,
+    "Always 1: the edition of Microsoft's Intune endpoint page in use as a reference (the last good one).",
+    ("source", "title", "date", "locale"),
+    "`date` is the article's date (YYYY-MM-DD, empty when the page gives none), `locale` its language "
+    "(`en-us`). Absent until the page (drift.page) has been read once.",
 )
 REFERENCE_SNAPSHOT_TIMESTAMP = MetricSpec(
     "intune_catalogue_reference_snapshot_timestamp_seconds",
@@ -362,6 +371,7 @@ METRICS: tuple[MetricSpec, ...] = (
     ENDPOINT_DRIFT_TARGET_INFO,
     CATALOGUE_DRIFT_ENTRIES,
     REFERENCE_VERSION_INFO,
+    PAGE_EDITION_INFO,
     REFERENCE_SNAPSHOT_TIMESTAMP,
     REFERENCE_LAST_SUCCESS_TIMESTAMP,
     REFERENCE_FETCH_FAILURES,

@@ -466,7 +466,7 @@ class _Builder:
             ),
             s.reference_failing_for,
             WARNING,
-            "Reference list {{ $labels.source }} cannot be fetched ({{ $labels.instance }})",
+            "Reference list {{ $labels.source }} cannot be fetched or read ({{ $labels.instance }})",
             _description(
                 "Reference list {{ $labels.source }} has not been checked successfully for more than "
                 f"{format_duration(s.reference_stale_seconds)}, or not since the exporter started while the "

@@ -938,8 +938,9 @@ def drift(settings: MonitoringSettings) -> Json:
         ),
         stat(
             "Removed by references",
-            "Catalogue entries a reference does not list. Against the web service this usually means the "
-            "page lists more than the service: keep allowing them.",
+            "Catalogue entries a reference does not list. Against the page: retired or moved (see added), "
+            "keep allowing them until the change is understood. Against the web service this usually means "
+            "the page lists more than the service: keep allowing them.",
             [Query(total("removed"))],
             steps=(("blue", None),),
         ),

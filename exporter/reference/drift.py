@@ -10,6 +10,9 @@ How to read an entry:
   warns that the MEM data alone is incomplete. Removing such an endpoint from a firewall would break devices.
 - `changed` (attributes only): `value` reads "<attribute>: <catalogue> -> <reference>", e.g.
   "category: Allow -> Default". An attribute is compared only when the reference states it.
+- `covered` (urls only, from `mark_covered`): a concrete host the reference adds to a set that a `*.`
+  wildcard of the catalogue (in any set) already matches. An allowlist built from the catalogue lets it
+  through, so it is news but not breakage. `compute_drift` itself never reports it.
 
 Scope: the service areas compared are `service_areas`, or else those the reference's items have. Reference
 items of other areas are ignored. The catalogue sets compared are those whose id the compared reference
@@ -27,13 +30,21 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from exporter.catalogue.model import Catalogue, EndpointSet
+from exporter.catalogue.model import Catalogue, EndpointSet, wildcard_matches
 from exporter.reference.types import ReferenceItem
 
-__all__ = ["Direction", "DriftEntry", "Kind", "compute_drift", "has_added"]
+__all__ = [
+    "Direction",
+    "DriftEntry",
+    "Kind",
+    "compute_drift",
+    "covering_wildcard",
+    "has_added",
+    "mark_covered",
+]
 
 
 class Kind(StrEnum):
@@ -50,6 +61,8 @@ class Direction(StrEnum):
     REMOVED = "removed"
     """In the catalogue, missing from the reference."""
     CHANGED = "changed"
+    COVERED = "covered"
+    """A host the reference adds that a wildcard of the catalogue already matches (see `mark_covered`)."""
 
 
 @dataclass(frozen=True, order=True)
@@ -86,7 +99,7 @@ def _text(value: object) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def _compare(endpoint_set: EndpointSet, item: ReferenceItem) -> list[DriftEntry]:
+def _compare(endpoint_set: EndpointSet, item: ReferenceItem, areas_stated: bool) -> list[DriftEntry]:
     entries: list[DriftEntry] = []
     ours = _values(endpoint_set.urls, endpoint_set.ips, endpoint_set.tcp_ports, endpoint_set.udp_ports)
     theirs = _reference_values(item)
@@ -96,7 +109,7 @@ def _compare(endpoint_set: EndpointSet, item: ReferenceItem) -> list[DriftEntry]
         for value in ours[kind] - theirs[kind]:
             entries.append(DriftEntry(item.id, kind, Direction.REMOVED, value))
     attributes: tuple[tuple[str, object, object], ...] = (
-        ("service_area", endpoint_set.service_area, item.service_area),
+        ("service_area", endpoint_set.service_area, item.service_area if areas_stated else None),
         ("category", endpoint_set.category.value, item.category),
         ("required", endpoint_set.required, item.required),
         ("express_route", endpoint_set.express_route, item.express_route),
@@ -112,9 +125,18 @@ def compute_drift(
     catalogue: Catalogue,
     reference: Sequence[ReferenceItem],
     service_areas: Collection[str] | None = None,
+    *,
+    areas_stated: bool = True,
 ) -> list[DriftEntry]:
-    """Sorted drift entries between `catalogue` and `reference` (see the module docstring for the rules)."""
-    areas = set(service_areas) if service_areas is not None else {item.service_area for item in reference}
+    """Sorted drift entries between `catalogue` and `reference` (see the module docstring for the rules).
+
+    `areas_stated=False` is for Microsoft's page, which lists every Intune set but knows nothing of the web
+    service's service areas: they are then neither compared nor used to choose sets, and every numbered set
+    of the catalogue is in scope."""
+    if areas_stated:
+        areas = set(service_areas) if service_areas is not None else {item.service_area for item in reference}
+    else:
+        areas = {item.service_area for item in reference} | {s.service_area for s in catalogue.sets}
     compared: dict[str, ReferenceItem] = {}
     for item in reference:
         if item.service_area in areas:
@@ -124,7 +146,7 @@ def compute_drift(
     for set_id, item in compared.items():
         endpoint_set = ours.get(set_id)
         if endpoint_set is not None:
-            entries.extend(_compare(endpoint_set, item))
+            entries.extend(_compare(endpoint_set, item, areas_stated))
             continue
         entries.append(DriftEntry(set_id, Kind.SET, Direction.ADDED, set_id))
         for kind, values in _reference_values(item).items():
@@ -139,3 +161,31 @@ def compute_drift(
 def has_added(entries: Iterable[DriftEntry]) -> bool:
     """Whether the reference has anything the catalogue lacks (the direction that breaks devices)."""
     return any(entry.direction == Direction.ADDED for entry in entries)
+
+
+def _wildcards(catalogue: Catalogue) -> list[tuple[str, str]]:
+    """(wildcard, set id) of every `*.` entry of the catalogue."""
+    return [(url, s.id) for s in catalogue.sets for url in s.urls if url.startswith("*.")]
+
+
+def covering_wildcard(catalogue: Catalogue, host: str) -> tuple[str, str] | None:
+    """The first catalogue wildcard (and its set id) that matches the concrete `host`, if any."""
+    if host.startswith("*."):
+        return None
+    return next(((w, set_id) for w, set_id in _wildcards(catalogue) if wildcard_matches(w, host)), None)
+
+
+def mark_covered(catalogue: Catalogue, entries: Iterable[DriftEntry]) -> list[DriftEntry]:
+    """`entries` with each added concrete host that a catalogue wildcard matches turned `covered`."""
+    wildcards = [wildcard for wildcard, _ in _wildcards(catalogue)]
+    marked = []
+    for entry in entries:
+        if (
+            entry.kind is Kind.URL
+            and entry.direction is Direction.ADDED
+            and not entry.value.startswith("*.")
+            and any(wildcard_matches(wildcard, entry.value) for wildcard in wildcards)
+        ):
+            entry = replace(entry, direction=Direction.COVERED)
+        marked.append(entry)
+    return sorted(marked)

@@ -1,4 +1,5 @@
-"""Bounded JSON fetching for reference lists: over HTTP, or from a file.
+"""Bounded fetching for reference lists: JSON over HTTP or from a file, and pages (`fetch_document`, with
+conditional requests).
 
 Every failure is a `ReferenceFetchError` whose `reason` says why:
 
@@ -18,12 +19,14 @@ short, sanitised prefix of a body.
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import json
 import re
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Iterator
 from contextlib import aclosing
+from dataclasses import dataclass
 from datetime import UTC
 from pathlib import Path
 from typing import Any, cast
@@ -33,7 +36,16 @@ import httpx
 
 from exporter.reference.types import FetchFailure, ReferenceFetchError
 
-__all__ = ["DETAIL_LIMIT", "fetch_json", "one_line", "parse_retry_after", "read_json_file"]
+__all__ = [
+    "DETAIL_LIMIT",
+    "Document",
+    "Validators",
+    "fetch_document",
+    "fetch_json",
+    "one_line",
+    "parse_retry_after",
+    "read_json_file",
+]
 
 DETAIL_LIMIT = 200
 BODY_PREFIX_LIMIT = 40
@@ -156,6 +168,33 @@ async def _get(client: httpx.AsyncClient, url: httpx.URL, params: dict[str, str]
     return body
 
 
+@contextlib.contextmanager
+def _translated(where: str, timeout: float | None) -> Iterator[None]:
+    """Network failures inside the block, and the block outliving `timeout`, as ReferenceFetchError."""
+    try:
+        with anyio.fail_after(timeout):
+            yield
+    except TimeoutError:
+        raise _error(FetchFailure.TIMEOUT, f"no complete response within {timeout:g}s from {where}") from None
+    except httpx.TimeoutException as exc:
+        raise _error(FetchFailure.TIMEOUT, f"{type(exc).__name__} from {where}") from None
+    except httpx.DecodingError as exc:
+        raise _error(FetchFailure.MALFORMED_JSON, f"content decoding failed ({where}): {exc}") from None
+    except httpx.TooManyRedirects as exc:
+        raise _error(FetchFailure.HTTP_STATUS, f"too many redirects ({where}): {exc}") from None
+    except httpx.RequestError as exc:
+        raise _error(FetchFailure.CONNECTION, f"{type(exc).__name__} ({where}): {exc}") from None
+    except httpx.InvalidURL as exc:
+        raise _error(FetchFailure.CONNECTION, f"invalid URL ({where}): {exc}") from None
+
+
+def _parsed_url(url: str) -> httpx.URL:
+    try:
+        return httpx.URL(url)
+    except (httpx.InvalidURL, TypeError) as exc:
+        raise _error(FetchFailure.CONNECTION, f"invalid URL: {exc}") from None
+
+
 async def fetch_json(
     client: httpx.AsyncClient,
     url: str,
@@ -168,25 +207,84 @@ async def fetch_json(
 
     `timeout`, when given, is a deadline for the whole exchange, body included; the client's own timeouts
     still apply to each phase (connect, each read)."""
-    try:
-        parsed_url = httpx.URL(url)
-    except (httpx.InvalidURL, TypeError) as exc:
-        raise _error(FetchFailure.CONNECTION, f"invalid URL: {exc}") from None
+    parsed_url = _parsed_url(url)
     where = _public_url(parsed_url)
-    try:
-        with anyio.fail_after(timeout):
-            body = await _get(client, parsed_url, params, max_bytes)
-    except TimeoutError:
-        raise _error(FetchFailure.TIMEOUT, f"no complete response within {timeout:g}s from {where}") from None
-    except httpx.TimeoutException as exc:
-        raise _error(FetchFailure.TIMEOUT, f"{type(exc).__name__} from {where}") from None
-    except httpx.DecodingError as exc:
-        raise _error(FetchFailure.MALFORMED_JSON, f"content decoding failed ({where}): {exc}") from None
-    except httpx.RequestError as exc:
-        raise _error(FetchFailure.CONNECTION, f"{type(exc).__name__} ({where}): {exc}") from None
-    except httpx.InvalidURL as exc:
-        raise _error(FetchFailure.CONNECTION, f"invalid URL ({where}): {exc}") from None
+    with _translated(where, timeout):
+        body = await _get(client, parsed_url, params, max_bytes)
     return _decode(body, where)
+
+
+@dataclass(frozen=True)
+class Document:
+    """A document fetched by `fetch_document`, with the validators for the next conditional request."""
+
+    body: bytes
+    content_type: str
+    """The Content-Type header as sent, "" when absent."""
+    etag: str | None = None
+    last_modified: str | None = None
+    url: str = ""
+    """Where it came from after redirects, without query, fragment or credentials."""
+
+
+@dataclass(frozen=True)
+class Validators:
+    """What a conditional request sends: the ETag and Last-Modified of the copy we hold."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+
+    def headers(self) -> dict[str, str]:
+        headers = {}
+        if self.etag:
+            headers["If-None-Match"] = self.etag
+        if self.last_modified:
+            headers["If-Modified-Since"] = self.last_modified
+        return headers
+
+
+def _header(response: httpx.Response, name: str) -> str | None:
+    value = response.headers.get(name)
+    if value is None or not value.isascii() or not value.isprintable() or len(value) > DETAIL_LIMIT:
+        return None
+    return value.strip() or None
+
+
+async def fetch_document(
+    client: httpx.AsyncClient,
+    url: str,
+    *,
+    max_bytes: int,
+    timeout: float | None = None,
+    validators: Validators | None = None,
+    accept: str = "text/html, text/markdown;q=0.9, text/plain;q=0.8",
+) -> Document | None:
+    """GET `url` (a page, not JSON), reading at most `max_bytes`; None when the server answers 304 Not
+    Modified to the conditional request `validators` make. Failures as for `fetch_json`."""
+    parsed_url = _parsed_url(url)
+    where = _public_url(parsed_url)
+    conditional = validators.headers() if validators is not None else {}
+    headers = {"Accept": accept, **conditional}
+    with _translated(where, timeout):
+        async with client.stream("GET", parsed_url, headers=headers) as response:
+            if response.status_code == 304:
+                if not conditional:
+                    raise _error(
+                        FetchFailure.HTTP_STATUS, f"HTTP 304 to a request that was not conditional ({where})"
+                    )
+                return None
+            final = _public_url(response.url)
+            _check_status(response, final)
+            _check_declared_length(response, max_bytes, final)
+            async with aclosing(cast(AsyncGenerator[bytes, None], response.aiter_bytes())) as chunks:
+                body = await _read_capped(chunks, max_bytes, final)
+            return Document(
+                body=body,
+                content_type=response.headers.get("content-type", ""),
+                etag=_header(response, "etag"),
+                last_modified=_header(response, "last-modified"),
+                url=final,
+            )
 
 
 def read_json_file(path: Path, *, max_bytes: int) -> Any:

@@ -16,7 +16,7 @@ import os
 import re
 import tempfile
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,8 @@ class Snapshot:
     """Unix time the data was fetched."""
     data: Any
     """The raw JSON list, as decoded, that parsed successfully."""
+    meta: dict[str, Any] = field(default_factory=dict)
+    """What the source knows about the list beyond its items (JSON values), e.g. the page's edition."""
 
 
 def _atomic_write(path: Path, content: bytes) -> None:
@@ -92,13 +94,15 @@ class SnapshotStore:
         if path is None:
             self._memory[snapshot.source] = snapshot
             return
-        document = {
+        document: dict[str, Any] = {
             "format": FORMAT,
             "source": snapshot.source,
             "version": snapshot.version,
             "fetched_at": snapshot.fetched_at,
             "data": snapshot.data,
         }
+        if snapshot.meta:
+            document["meta"] = snapshot.meta
         content = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
         _atomic_write(path, content)
 
@@ -137,7 +141,10 @@ def _from_document(document: Any, source: str) -> tuple[Snapshot | None, str]:
         return None, "fetched_at is not a time"
     if "data" not in document:
         return None, "no data"
-    return Snapshot(source, version, float(fetched_at), document["data"]), ""
+    meta = document.get("meta", {})
+    if not isinstance(meta, dict):
+        return None, "meta is not an object"
+    return Snapshot(source, version, float(fetched_at), document["data"], meta), ""
 
 
 def load_or_create_client_id(directory: Path | None) -> str:

@@ -1,4 +1,5 @@
-"""Where reference lists come from: Microsoft's web service, or a list in its JSON shape (file or URL).
+"""Where reference lists come from: Microsoft's Intune endpoint page (`page_source.PageSource`), the
+Office 365 web service, or a list in its JSON shape (file or URL).
 
 Each source's `fetch(known_version)` returns a new `Snapshot`, or None when the list has not changed since
 `known_version`. Failures raise `ReferenceFetchError`.
@@ -34,10 +35,20 @@ class ReferenceSource(Protocol):
         """Seconds between two checks for a new version."""
 
     @property
+    def retry_interval(self) -> float:
+        """Seconds before trying again after a failure (other than HTTP 429)."""
+
+    @property
     def service_areas(self) -> tuple[str, ...] | None:
         """Service areas the source covers, or None to take them from its items."""
 
+    def implausible(self, previous: Snapshot | None, new: Snapshot) -> str | None:
+        """Why `new` cannot be right given the last good `previous`, or None to accept it."""
+
     async def fetch(self, known_version: str | None) -> Snapshot | None: ...
+
+
+RETRY_AFTER_FAILURE = 300.0
 
 
 class WebServiceSource:
@@ -64,6 +75,13 @@ class WebServiceSource:
     @property
     def interval(self) -> float:
         return self._settings.version_check_interval
+
+    @property
+    def retry_interval(self) -> float:
+        return min(self.interval, RETRY_AFTER_FAILURE)
+
+    def implausible(self, previous: Snapshot | None, new: Snapshot) -> str | None:
+        return None
 
     @property
     def service_areas(self) -> tuple[str, ...] | None:
@@ -99,6 +117,13 @@ class ListSource:
     @property
     def interval(self) -> float:
         return self._settings.refresh
+
+    @property
+    def retry_interval(self) -> float:
+        return min(self.interval, RETRY_AFTER_FAILURE)
+
+    def implausible(self, previous: Snapshot | None, new: Snapshot) -> str | None:
+        return None
 
     @property
     def service_areas(self) -> tuple[str, ...] | None:

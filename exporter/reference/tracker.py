@@ -1,8 +1,9 @@
 """Keeps one reference source's last good list, its drift against the catalogue, and its failure counts.
 
-A new list replaces the last good one only once it has parsed and has items; anything else counts a failure
-with a reason and keeps what was there. The last good list is saved to the state directory and restored at
-start, so a restart while the web service is down still reports drift.
+A new list replaces the last good one only once it has parsed, has items and is plausible against the last
+good one (the source judges: `ReferenceSource.implausible`); anything else counts a failure with a reason and
+keeps what was there. The last good list is saved to the state directory and restored at start, so a
+restart while the source is down still reports drift.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ import anyio
 
 from exporter.catalogue import Catalogue
 from exporter.config.drift import Limits
-from exporter.reference.drift import DriftEntry, compute_drift
+from exporter.reference.drift import DriftEntry, compute_drift, mark_covered
+from exporter.reference.fetch import one_line
 from exporter.reference.items import parse_reference
 from exporter.reference.snapshot import Snapshot, SnapshotStore
-from exporter.reference.sources import ReferenceSource
+from exporter.reference.sources import RETRY_AFTER_FAILURE, ReferenceSource
 from exporter.reference.types import FetchFailure, ReferenceFetchError, ReferenceItem
 
 log = logging.getLogger(__name__)
@@ -30,8 +32,8 @@ log = logging.getLogger(__name__)
 RATE_LIMIT_BACKOFF = 3600.0
 MAX_BACKOFF = 86400.0
 """A Retry-After beyond a day is not honoured as such: the source is asked again after a day."""
-RETRY_AFTER_FAILURE = 300.0
 LOGGED_INVALID_ENTRIES = 20
+__all__ = ["MAX_BACKOFF", "RATE_LIMIT_BACKOFF", "RETRY_AFTER_FAILURE", "ReferenceStatus", "ReferenceTracker"]
 
 
 @dataclass(frozen=True)
@@ -57,11 +59,17 @@ class ReferenceTracker:
         catalogue: Catalogue,
         limits: Limits,
         on_change: Callable[[], None] = lambda: None,
+        *,
+        page: bool = False,
     ) -> None:
+        """`page`: the source is Microsoft's page, which lists every set but states no service areas (they are
+        not compared, `compute_drift(areas_stated=False)`); hosts it adds that a catalogue wildcard matches
+        are `covered` (`drift.mark_covered`)."""
         self.source = source
         self._store = store
         self._catalogue = catalogue
         self._limits = limits
+        self._page = page
         self.on_change = on_change
         self._lock = threading.Lock()
         self._status = ReferenceStatus(source.name, source.instance)
@@ -95,7 +103,7 @@ class ReferenceTracker:
             self._count_failure(exc)
             if exc.reason is FetchFailure.RATE_LIMITED:
                 return min(max(RATE_LIMIT_BACKOFF, exc.retry_after or 0.0), MAX_BACKOFF)
-            return min(self.source.interval, RETRY_AFTER_FAILURE)
+            return self.source.retry_interval
         with self._lock:
             self._status = replace(self._status, last_success=time.time())
         return self.source.interval
@@ -109,6 +117,12 @@ class ReferenceTracker:
         parsed = parse_reference(snapshot.data, self._limits)
         if not parsed.items:
             raise ReferenceFetchError(FetchFailure.EMPTY, "the list has no usable items")
+        if persist:
+            problem = self.source.implausible(self.status.snapshot, snapshot)
+            if problem is not None:
+                raise ReferenceFetchError(FetchFailure.IMPLAUSIBLE, one_line(problem))
+        for warning in _warnings(snapshot)[:LOGGED_INVALID_ENTRIES]:
+            log.warning("%s: version %s: %s", self.source.name, snapshot.version, warning)
         for entry in parsed.invalid[:LOGGED_INVALID_ENTRIES]:
             log.warning(
                 "%s: invalid entry ignored: item %s, %s %s: %s",
@@ -124,7 +138,11 @@ class ReferenceTracker:
                 self.source.name,
                 len(parsed.invalid) - LOGGED_INVALID_ENTRIES,
             )
-        drift = compute_drift(self._catalogue, parsed.items, self.source.service_areas)
+        drift = compute_drift(
+            self._catalogue, parsed.items, self.source.service_areas, areas_stated=not self._page
+        )
+        if self._page:
+            drift = mark_covered(self._catalogue, drift)
         if persist:
             try:
                 self._store.save(snapshot)
@@ -150,10 +168,28 @@ class ReferenceTracker:
         self.on_change()
 
     def _count_failure(self, exc: ReferenceFetchError) -> None:
+        error = f"{exc.reason}: {exc.detail}"
         with self._lock:
             failures = Counter(self._status.failures)
             failures[exc.reason] += 1
-            self._status = replace(self._status, failures=failures, last_error=f"{exc.reason}: {exc.detail}")
+            # The same implausible edition, checked again, is logged once.
+            repeated = exc.reason is FetchFailure.IMPLAUSIBLE and self._status.last_error == error
+            self._status = replace(self._status, failures=failures, last_error=error)
         kept = self._status.snapshot
         keeping = f"keeping version {kept.version}" if kept is not None else "no list yet"
-        log.warning("%s: fetch failed, %s (%s): %s", self.source.name, exc.reason, keeping, exc.detail)
+        log.log(
+            logging.DEBUG if repeated else logging.WARNING,
+            "%s: fetch failed, %s (%s): %s",
+            self.source.name,
+            exc.reason,
+            keeping,
+            exc.detail,
+        )
+
+
+def _warnings(snapshot: Snapshot) -> list[str]:
+    """What the source could not place in the list (`meta.warnings`: the page parser's), one line each."""
+    warnings = snapshot.meta.get("warnings")
+    if not isinstance(warnings, list):
+        return []
+    return [one_line(warning) for warning in warnings if isinstance(warning, str)]

@@ -44,7 +44,6 @@ class ParsedReference:
     invalid: tuple[InvalidEntry, ...] = ()
 
 
-
 class FetchFailure(StrEnum):
     """Why fetching or parsing a reference failed; the `reason` label of
     intune_catalogue_reference_fetch_failures_total."""
@@ -59,6 +58,10 @@ class FetchFailure(StrEnum):
     BAD_SHAPE = "bad_shape"
     EMPTY = "empty"
     FILE_ERROR = "file_error"
+    PARSE_ERROR = "parse_error"
+    """The page (drift.page) could not be read as an edition of Microsoft's Intune endpoint page."""
+    IMPLAUSIBLE = "implausible"
+    """The page parsed, but far less than the last good edition: more likely a broken page than a change."""
 
 
 class ReferenceFetchError(Exception):

@@ -17,11 +17,12 @@ from tests.support.simulators.webservice import DATA, NEW_VERSION, WebServiceSim
 
 
 def config_for(tmp_path: Path, simulator: WebServiceSimulator | None = None) -> Path:
-    web_service = {"base_url": simulator.base_url} if simulator else {"enabled": False}
+    web_service = {"enabled": True, "base_url": simulator.base_url} if simulator else {"enabled": False}
+    drift = {"page": {"enabled": False}, "web_service": web_service}
     path = tmp_path / "exporter.yml"
     # The web service fixtures (tests/data/webservice) hold the seed edition's MEM sets.
-    config = {"catalogue_edition": "seed", "state_dir": str(tmp_path / "state")}
-    path.write_text(yaml.safe_dump({**config, "drift": {"web_service": web_service}}))
+    config = {"catalogue_edition": "seed", "state_dir": str(tmp_path / "state"), "drift": drift}
+    path.write_text(yaml.safe_dump(config))
     return path
 
 

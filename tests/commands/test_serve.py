@@ -17,9 +17,11 @@ from werkzeug import Response
 
 from tests.support.docs_tables import documented_metrics
 from tests.support.e2e_lab import NXDOMAIN_HOST, REFUSED_HOST, arrange, write_config
+from tests.support.paths import DATA
 from tests.support.serving import Served, exporter_serving, sample_values, wait_for
 from tests.support.simulators.dns_server import DNSServer
 from tests.support.simulators.ntp_server import NTPServer
+from tests.support.simulators.page_server import PATH, PageSimulator
 from tests.support.simulators.squid import SquidProxy
 from tests.support.simulators.tls_servers import LoopbackLab
 from tests.support.simulators.webservice import NEW_VERSION, WebServiceSimulator
@@ -31,16 +33,19 @@ def lab_with_web_service(
     ntp_server: NTPServer,
     lab: LoopbackLab,
     simulator: WebServiceSimulator,
+    page_url: str | None = None,
     **extra: Any,
 ) -> Path:
+    """The lab, with the web service simulator and, when given, a page stand-in as reference sources."""
     arrange(dns_server, ntp_server)
-    web_service = {"base_url": simulator.base_url, "timeout": "5s"}
+    web_service = {"enabled": True, "base_url": simulator.base_url, "timeout": "5s"}
+    page_source = {"url": page_url, "timeout": "5s"} if page_url is not None else {"enabled": False}
     return write_config(
         tmp_path / "lab.yml",
         dns_server,
         ntp_server,
         lab,
-        drift={"web_service": web_service, "probe_added": True},
+        drift={"page": page_source, "web_service": web_service, "probe_added": True},
         **extra,
     )
 
@@ -61,13 +66,22 @@ def served(
     simulator: WebServiceSimulator,
     squid_open: SquidProxy,
 ) -> Iterator[Served]:
-    # Every target directly, and through the proxy too: every metric of the contract has samples.
+    # Every target directly, and through the proxy too: every metric of the contract has samples. The page
+    # comes from a local stand-in, through the proxy as the probes go (squid resolves the lab's names, such
+    # as manage.microsoft.com, to loopback).
     proxy = {"url": squid_open.url, "also_direct": True}
-    config = lab_with_web_service(tmp_path, dns_server, ntp_server, loopback_lab, simulator, proxy=proxy)
+    page = PageSimulator(simulator.server)
+    page.publish((DATA / "drift-page" / "first.md").read_bytes())
+    page_url = f"http://manage.microsoft.com:{simulator.server.port}{PATH}"
+    config = lab_with_web_service(
+        tmp_path, dns_server, ntp_server, loopback_lab, simulator, page_url, proxy=proxy
+    )
     with exporter_serving(config) as served:
         # The reference's new hosts join the plan when its list arrives; they are probed at once.
         probed = 'intune_endpoint_drift_target_info{host="mem-newservice.manage.microsoft.com"'
         wait_for(lambda: probed in served.get("/metrics").text, served.process)
+        wait_for(lambda: "intune_catalogue_page_edition_info{" in served.get("/metrics").text, served.process)
+        assert f"GET {page_url} " in squid_open.wait_for_access_log(page_url)  # the probes' proxy
         yield served
 
 
@@ -185,7 +199,7 @@ def test_documented_metrics_are_parsed() -> None:
     names = documented_metrics()
     assert "intune_endpoint_up" in names
     assert "intune_catalogue_drift_entries" in names
-    assert len(names) == 38
+    assert len(names) == 39
 
 
 def test_reload_keeps_the_running_configuration_when_the_new_one_is_invalid(

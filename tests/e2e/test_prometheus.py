@@ -102,7 +102,8 @@ def scenario(
         },
         extra_endpoints=[{"set_id": "165", "hosts": ["ntp-down.example.test"], "udp_ports": [123]}],
         drift={
-            "web_service": {"base_url": simulator.base_url},
+            "page": {"enabled": False},
+            "web_service": {"enabled": True, "base_url": simulator.base_url},
             "references": [{"name": "consolidated", "file": str(tmp_path / "missing.json")}],
             "probe_added": True,
         },

@@ -36,7 +36,21 @@ def full_registry() -> CollectorRegistry:
         last_success=1.7e9,
         failures=Counter({FetchFailure.NOT_JSON: 1}),
     )
-    registry.register(DriftCollector([SimpleNamespace(status=status)]))  # type: ignore[list-item]
+    edition = {
+        "title": "Network endpoints for Microsoft Intune",
+        "date": "2025-08-21",
+        "locale": "en-us",
+        "form": "html",
+        "source": "https://learn.microsoft.com/en-us/intune/intune-service/fundamentals/intune-endpoints",
+    }
+    page = ReferenceStatus(
+        "intune-page",
+        "",
+        Snapshot("intune-page", "sha256:0123456789abcdef", 1.7e9, [], {"edition": edition}),
+        last_success=1.7e9,
+    )
+    trackers = [SimpleNamespace(status=status), SimpleNamespace(status=page)]
+    registry.register(DriftCollector(trackers))  # type: ignore[arg-type]
     registry.register(ReloadCollector(lambda: (True, 1.7e9)))
     registry.register(ProcessCollector(registry=None))
     return registry
@@ -121,7 +135,7 @@ def test_specs_are_checked(help_text: str, labels: tuple[str, ...], notes: str) 
 
 
 def test_names_are_unique_and_the_table_is_ordered_as_documented() -> None:
-    assert len({metric.name for metric in METRICS}) == len(METRICS) == 38
+    assert len({metric.name for metric in METRICS}) == len(METRICS) == 39
     assert METRICS[0] is table.ENDPOINT_UP
     assert METRICS[-1] is table.PROCESS_START_TIME
 

@@ -11,7 +11,15 @@ import pytest
 from exporter.catalogue import Catalogue, EndpointSet, load_builtin
 from exporter.catalogue.export import to_service_items
 from exporter.config.drift import Limits
-from exporter.reference.drift import Direction, DriftEntry, Kind, compute_drift, has_added
+from exporter.reference.drift import (
+    Direction,
+    DriftEntry,
+    Kind,
+    compute_drift,
+    covering_wildcard,
+    has_added,
+    mark_covered,
+)
 from exporter.reference.items import parse_reference
 from exporter.reference.types import ReferenceItem
 
@@ -288,7 +296,7 @@ def test_has_added() -> None:
 
 def test_enums_are_the_label_values() -> None:
     assert [k.value for k in Kind] == ["url", "ip", "port", "set", "attribute"]
-    assert [d.value for d in Direction] == ["added", "removed", "changed"]
+    assert [d.value for d in Direction] == ["added", "removed", "changed", "covered"]
 
 
 # --- against the built-in catalogue ---
@@ -388,3 +396,53 @@ def test_mem_web_service_missing_a_set_reports_it_removed_not_its_hosts(
     items = [item for item in mem_web_service(exported) if item["id"] != 181]
     drift = compute_drift(builtin, parse_reference(items, Limits()).items)
     assert drift == [entry("181", Kind.SET, REMOVED, "181")]
+
+
+def test_hosts_under_a_catalogue_wildcard_are_covered_not_added() -> None:
+    catalogue = Catalogue(
+        sets=(
+            endpoint_set(urls=("*.manage.microsoft.com", "manage.microsoft.com")),
+            endpoint_set("172", urls=("*.do.dsp.mp.microsoft.com",), ips=()),
+        )
+    )
+    item = reference(
+        urls=(
+            "*.manage.microsoft.com",
+            "manage.microsoft.com",
+            "new.manage.microsoft.com",
+            "*.new.manage.microsoft.com",
+            "cache.do.dsp.mp.microsoft.com",
+            "elsewhere.microsoft.com",
+        ),
+        ips=("13.67.13.176/28",),
+    )
+    drift = compute_drift(catalogue, [item, reference("172", urls=(), ips=())])
+    marked = mark_covered(catalogue, drift)
+    assert marked == [
+        DriftEntry("163", Kind.URL, ADDED, "*.new.manage.microsoft.com"),
+        DriftEntry("163", Kind.URL, ADDED, "elsewhere.microsoft.com"),
+        DriftEntry("163", Kind.URL, Direction.COVERED, "cache.do.dsp.mp.microsoft.com"),
+        DriftEntry("163", Kind.URL, Direction.COVERED, "new.manage.microsoft.com"),
+        DriftEntry("172", Kind.URL, REMOVED, "*.do.dsp.mp.microsoft.com"),
+    ]
+    assert covering_wildcard(catalogue, "cache.do.dsp.mp.microsoft.com") == (
+        "*.do.dsp.mp.microsoft.com",
+        "172",
+    )
+    assert covering_wildcard(catalogue, "manage.microsoft.com") is None  # a wildcard does not match its apex
+    assert not has_added([e for e in marked if e.direction is not ADDED])
+
+
+def test_without_stated_service_areas_every_numbered_set_is_compared_and_areas_are_not() -> None:
+    catalogue = Catalogue(
+        sets=(
+            endpoint_set(),
+            endpoint_set("56", service_area="Common"),
+            endpoint_set("59", service_area="Common"),
+        )
+    )
+    page = [reference(), reference("56", service_area="MEM")]
+    assert compute_drift(catalogue, page, areas_stated=False) == [DriftEntry("59", Kind.SET, REMOVED, "59")]
+    assert compute_drift(catalogue, page) == [
+        DriftEntry("56", Kind.ATTRIBUTE, CHANGED, "service_area: Common -> MEM")
+    ]

@@ -46,7 +46,7 @@ def write_config(
         "tls": {"ca_file": str(lab.ca_pem_path)},
         "port_remap": {**lab.port_remap, 123: ntp_server.port},
         "state_dir": str(path.parent / "state"),
-        "drift": {"web_service": {"enabled": False}},
+        "drift": {"page": {"enabled": False}},
         **extra,
     }
     path.write_text(yaml.safe_dump(config))

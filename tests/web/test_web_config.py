@@ -203,7 +203,7 @@ def serving_with_web_config(directory: Path, web_config: Path) -> Iterator[tuple
                 "sets": {"only": ["163"]},
                 "dns": {"nameservers": ["127.0.0.1"], "port": free_port()},  # nobody answers there
                 "state_dir": str(directory / "state"),
-                "drift": {"web_service": {"enabled": False}},
+                "drift": {"page": {"enabled": False}},
                 "log_level": "debug",
             }
         )
