@@ -11,6 +11,7 @@ from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from exporter.config.durations import format_duration
 from exporter.config.fields import Duration, Section
+from exporter.errors import SENSITIVE, has_userinfo
 
 MIN_VERSION_CHECK_INTERVAL = 300.0
 """Microsoft asks clients to check the version about once an hour; we refuse to poll more than every 5m."""
@@ -45,13 +46,22 @@ def _source_name(value: str) -> str:
     return value
 
 
+CREDENTIALS_IN_REFERENCE_URL = (
+    "contains credentials (user:password@); references are fetched without authentication, "
+    "so their URLs take none"
+)
+
+
 def _http_url(value: str) -> str:
+    if has_userinfo(value):
+        raise ValueError(CREDENTIALS_IN_REFERENCE_URL)
     if not re.match(r"^https?://[^\s/]+(/\S*)?$", value):
         raise ValueError("not an http(s) URL")
     return value.rstrip("/")
 
 
-HttpUrl = Annotated[str, AfterValidator(_http_url)]
+HttpUrl = Annotated[str, AfterValidator(_http_url), SENSITIVE]
+"""Never quoted in an error: a rejected value may hold a password."""
 
 
 class PageSettings(Section):

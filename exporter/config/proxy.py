@@ -10,16 +10,19 @@ from pydantic import AfterValidator, Field, model_validator
 
 from exporter.catalogue.model import SetId
 from exporter.config.fields import Section
+from exporter.errors import SENSITIVE
 
 DIRECT = "direct"
+CREDENTIALS_IN_PROXY_URL = (
+    "contains credentials (user:password@); credentials do not belong in the URL: put them in "
+    "proxy.credentials_env or proxy.credentials_file"
+)
 _PROXY_URL = re.compile(r"^http://(?P<host>\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(?P<port>\d{1,5})/?$")
 
 
 def check_proxy_url(value: str) -> str:
     if "@" in value:
-        raise ValueError(
-            "credentials do not belong in the URL: use proxy.credentials_env or credentials_file"
-        )
+        raise ValueError(CREDENTIALS_IN_PROXY_URL)
     match = _PROXY_URL.match(value)
     if match is None or not 0 < int(match.group("port")) < 65536:
         raise ValueError("a proxy is 'http://HOST:PORT' (HTTP proxies only; CONNECT is used for TLS)")
@@ -36,7 +39,8 @@ def _set_route(value: str) -> str:
     return value if value == DIRECT else check_proxy_url(value)
 
 
-ProxyUrl = Annotated[str, AfterValidator(check_proxy_url)]
+ProxyUrl = Annotated[str, AfterValidator(check_proxy_url), SENSITIVE]
+"""Never quoted in an error: a rejected value may hold a password."""
 
 
 class ProxySettings(Section):
@@ -50,7 +54,7 @@ class ProxySettings(Section):
     """A file holding 'user:password' for the proxy (e.g. a mounted secret)."""
     also_direct: bool = False
     """Probe every proxied target directly too, so the two paths can be compared."""
-    sets: dict[SetId, Annotated[str, AfterValidator(_set_route)]] = Field(default_factory=dict)
+    sets: dict[SetId, Annotated[str, AfterValidator(_set_route), SENSITIVE]] = Field(default_factory=dict)
     """Per-set route: a proxy URL, or 'direct'."""
 
     @model_validator(mode="after")

@@ -12,6 +12,15 @@ from exporter.probes.outcome import Phase
 from tests.support.paths import DATA as TEST_DATA
 
 DATA = TEST_DATA / "config"
+PLANTED = "planted-password-3b9d"  # in the invalid-*-credentials.yml files; never in a message
+PROXY_CREDENTIALS = (
+    "contains credentials (user:password@); credentials do not belong in the URL: put them in "
+    "proxy.credentials_env or proxy.credentials_file (got <redacted>)"
+)
+REFERENCE_CREDENTIALS = (
+    "contains credentials (user:password@); references are fetched without authentication, so their URLs "
+    "take none (got <redacted>)"
+)
 
 INVALID = {
     "invalid-unknown-key.yml": "invalid-unknown-key.yml: field 'bogus_key': unknown key",
@@ -30,6 +39,16 @@ INVALID = {
     "invalid-negative-timeout.yml": "field 'timeouts.tls': not a duration",
     "invalid-catalogue-edition.yml": "invalid-catalogue-edition.yml: field 'catalogue_edition': "
     "unknown catalogue edition; built-in editions: 2025-08-21, seed (got '2019-01-01')",
+    "invalid-proxy-url-credentials.yml": "invalid-proxy-url-credentials.yml: field 'proxy.url': "
+    + PROXY_CREDENTIALS,
+    "invalid-proxy-sets-credentials.yml": "invalid-proxy-sets-credentials.yml: field 'proxy.sets.163': "
+    + PROXY_CREDENTIALS,
+    "invalid-reference-url-credentials.yml": "invalid-reference-url-credentials.yml: "
+    "field 'drift.references[0].url': " + REFERENCE_CREDENTIALS,
+    "invalid-web-service-credentials.yml": "invalid-web-service-credentials.yml: "
+    "field 'drift.web_service.base_url': " + REFERENCE_CREDENTIALS,
+    "invalid-page-url-credentials.yml": "invalid-page-url-credentials.yml: field 'drift.page.url': "
+    + REFERENCE_CREDENTIALS,
 }
 
 
@@ -40,6 +59,10 @@ def test_invalid_config_names_file_field_and_value(name: str) -> None:
     message = str(caught.value)
     assert INVALID[name] in message
     assert "Traceback" not in message
+    assert PLANTED not in message
+    if "credentials" in name:
+        assert PLANTED in (DATA / name).read_text()
+        assert message.endswith(INVALID[name])
 
 
 def test_every_invalid_file_has_an_expected_message() -> None:
