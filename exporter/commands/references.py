@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import urllib.parse
 import urllib.request
@@ -17,12 +18,13 @@ from exporter.errors import NO_VALUE, ConfigError
 from exporter.plan.probe_settings import proxy_credentials, trust_context
 from exporter.plan.proxy_routes import environment_proxies, environment_proxy_url
 from exporter.plan.targets import ExtraHost
-from exporter.reference.drift import Direction, Kind
 from exporter.reference.page_source import HttpOptions, PageSource, is_url, read_page
 from exporter.reference.snapshot import SnapshotStore, load_or_create_client_id
 from exporter.reference.sources import ListSource, ReferenceSource, WebServiceSource
 from exporter.reference.tracker import ReferenceTracker
 from exporter.reference.types import ReferenceFetchError
+
+log = logging.getLogger(__name__)
 
 
 def page_http_options(
@@ -105,17 +107,27 @@ def build_trackers(
 
 def added_hosts(trackers: list[ReferenceTracker]) -> list[ExtraHost]:
     """Concrete hosts the references add (also those a catalogue wildcard covers: is the wildcard really let
-    through for them?), with the ports their sets list. Wildcards cannot be probed."""
-    hosts = []
+    through for them?), with the ports their sets list, as each tracker bounded them (`reference.probing`:
+    caps per item and per list, catalogue ports only). Wildcards cannot be probed. All lists together add at
+    most `drift.max_extra_targets` targets: the hosts of the lists checked later are left out (logged)."""
+    hosts: list[ExtraHost] = []
+    total = 0
     for tracker in trackers:
         status = tracker.status
-        items = {item.id: item for item in status.items}
-        for entry in status.drift:
-            item = items.get(entry.set_id)
-            added = entry.direction in (Direction.ADDED, Direction.COVERED)
-            if entry.kind is not Kind.URL or not added or item is None:
-                continue
-            if entry.value.startswith("*."):
-                continue
-            hosts.append(ExtraHost(entry.set_id, entry.value, item.tcp_ports, item.udp_ports, status.source))
+        cap = tracker.limits.max_extra_targets
+        planned = sum(host.targets for host in status.added_hosts)
+        if total + planned > cap:
+            log.warning(
+                "%s: the %d targets its added hosts need would pass drift.max_extra_targets (%d) with the "
+                "other lists'; not probed",
+                status.source,
+                planned,
+                cap,
+            )
+            continue
+        total += planned
+        hosts.extend(
+            ExtraHost(host.set_id, host.host, host.tcp_ports, host.udp_ports, status.source)
+            for host in status.added_hosts
+        )
     return hosts

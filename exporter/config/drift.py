@@ -35,7 +35,20 @@ class Limits:
     """Longest host name, CIDR, port list or attribute accepted (a DNS name is at most 253 characters)."""
     allowed_suffixes: tuple[str, ...] = ()
     """When not empty, a host must equal one of these domains or end with '.' + one of them."""
+    probe_added: bool = False
+    """Hosts a reference adds are probed: the caps below then apply (`reference.probing`)."""
+    max_ports_per_item: int = 16
+    """Most tcp + udp ports one item may list for its added hosts to be probed."""
+    max_targets_per_item: int = 200
+    """Most targets (added hosts x ports) one item may add to the plan."""
+    max_extra_targets: int = 1000
+    """Most targets all references together may add to the plan."""
 
+
+PROBE_ADDED_NEEDS_SUFFIXES = (
+    "probe_added needs allowed_suffixes: name the domains a reference list may make the exporter probe, "
+    "e.g. [microsoft.com, windows.net]"
+)
 
 SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
@@ -157,6 +170,15 @@ class DriftSettings(Section):
     """When not empty, reference hosts outside these domains are rejected as invalid."""
     probe_added: bool = False
     """Probe the concrete hosts a reference adds, so the dashboard shows whether they already get through."""
+    max_ports_per_item: int = Field(default=16, ge=1, le=1024)
+    max_targets_per_item: int = Field(default=200, ge=1, le=100_000)
+    max_extra_targets: int = Field(default=1000, ge=1, le=100_000)
+
+    @model_validator(mode="after")
+    def _probe_added_needs_suffixes(self) -> DriftSettings:
+        if self.probe_added and not self.allowed_suffixes:
+            raise ValueError(PROBE_ADDED_NEEDS_SUFFIXES)
+        return self
 
     @model_validator(mode="after")
     def _unique_names(self) -> DriftSettings:
@@ -172,4 +194,8 @@ class DriftSettings(Section):
             max_items=self.max_items,
             max_values_per_item=self.max_values_per_item,
             allowed_suffixes=tuple(suffix.lower().lstrip(".") for suffix in self.allowed_suffixes),
+            probe_added=self.probe_added,
+            max_ports_per_item=self.max_ports_per_item,
+            max_targets_per_item=self.max_targets_per_item,
+            max_extra_targets=self.max_extra_targets,
         )

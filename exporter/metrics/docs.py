@@ -140,7 +140,12 @@ FETCH_FAILURES: Mapping[FetchFailure, str] = {
     FetchFailure.CONNECTION: "The connection failed (DNS, refused, TLS, proxy).",
     FetchFailure.TOO_LARGE: "The body exceeded `drift.max_response_bytes`; reading stopped there.",
     FetchFailure.NOT_JSON: "The body is not JSON, for example a proxy's HTML login page.",
-    FetchFailure.MALFORMED_JSON: "The body is broken JSON, for example truncated.",
+    FetchFailure.MALFORMED_JSON: (
+        "The body is broken JSON, for example truncated, or nested more than 32 levels deep."
+    ),
+    FetchFailure.INVALID_TEXT: (
+        "A string of the JSON is not Unicode text: a lone surrogate escape such as `\\ud800`."
+    ),
     FetchFailure.BAD_SHAPE: (
         "Valid JSON of the wrong shape (not a list of endpoint sets, a version that is not a version)."
     ),

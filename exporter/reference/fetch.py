@@ -9,8 +9,15 @@ Every failure is a `ReferenceFetchError` whose `reason` says why:
     connect, proxy, TLS and protocol errors    -> CONNECTION
     more than max_bytes of (decoded) body      -> TOO_LARGE
     a Content-Type that is not JSON            -> NOT_JSON
-    invalid UTF-8 or JSON, truncated body      -> MALFORMED_JSON
+    invalid UTF-8 or JSON, truncated body,
+    nesting deeper than MAX_JSON_DEPTH         -> MALFORMED_JSON
+    a string that is not Unicode text
+    (a lone surrogate escape such as "\\ud800")  -> INVALID_TEXT
     file cannot be opened or read              -> FILE_ERROR
+
+Decoded JSON is checked where it is decoded (`check_json`, iteratively, whatever the depth), so what leaves
+this module nests at most MAX_JSON_DEPTH levels and holds only valid Unicode strings. `encode_json` is the one
+encoder of reference JSON (snapshot files, content versions): it cannot fail on data that passed the check.
 
 The body is read in chunks and abandoned as soon as it passes `max_bytes`, so a hostile or broken server
 cannot make us buffer more than that. Details are one line of at most 200 characters and quote at most a
@@ -38,8 +45,11 @@ from exporter.reference.types import FetchFailure, ReferenceFetchError
 
 __all__ = [
     "DETAIL_LIMIT",
+    "MAX_JSON_DEPTH",
     "Document",
     "Validators",
+    "check_json",
+    "encode_json",
     "fetch_document",
     "fetch_json",
     "one_line",
@@ -53,6 +63,9 @@ LENIENT_MEDIA_TYPES = (None, "text/plain")
 """Media types accepted when the body itself starts like JSON (`[` or `{`)."""
 UTF8_BOM = b"\xef\xbb\xbf"
 _DELAY_SECONDS = re.compile(r"[0-9]{1,10}", re.ASCII)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+MAX_JSON_DEPTH = 32
+"""Deepest nesting of arrays and objects accepted in reference JSON (the lists nest 3 levels, snapshots 5)."""
 
 
 def one_line(text: str, limit: int = DETAIL_LIMIT) -> str:
@@ -303,7 +316,7 @@ def _decode(body: bytes, where: str) -> Any:
     if not body.removeprefix(UTF8_BOM).strip():
         raise _error(FetchFailure.MALFORMED_JSON, f"empty body ({where})")
     try:
-        return json.loads(body)
+        value = json.loads(body)
     except UnicodeDecodeError as exc:
         raise _error(FetchFailure.MALFORMED_JSON, f"not UTF-8 text at byte {exc.start} ({where})") from None
     except json.JSONDecodeError as exc:
@@ -314,3 +327,51 @@ def _decode(body: bytes, where: str) -> Any:
         raise _error(FetchFailure.MALFORMED_JSON, f"JSON nested too deeply ({where})") from None
     except ValueError as exc:
         raise _error(FetchFailure.MALFORMED_JSON, f"invalid JSON ({where}): {exc}") from None
+    check_json(value, where)
+    return value
+
+
+def _check_text(text: str, where: str) -> None:
+    found = _SURROGATE.search(text)
+    if found is not None:
+        raise _error(
+            FetchFailure.INVALID_TEXT,
+            f"a string holds a lone surrogate (U+{ord(found.group()):04X}), not Unicode text ({where})",
+        )
+
+
+def check_json(value: Any, where: str) -> None:
+    """Raise ReferenceFetchError unless `value`, decoded JSON, nests at most MAX_JSON_DEPTH levels of arrays
+    and objects (MALFORMED_JSON) and every string in it, keys included, is valid Unicode text: no lone
+    surrogates (INVALID_TEXT). Iterative, so any depth is refused without recursion."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        current, depth = stack.pop()
+        if isinstance(current, str):
+            _check_text(current, where)
+        elif isinstance(current, list | tuple | dict):
+            if depth >= MAX_JSON_DEPTH:
+                raise _error(
+                    FetchFailure.MALFORMED_JSON, f"JSON nested deeper than {MAX_JSON_DEPTH} levels ({where})"
+                )
+            if isinstance(current, dict):
+                for key, element in current.items():
+                    if isinstance(key, str):
+                        _check_text(key, where)
+                    stack.append((element, depth + 1))
+            else:
+                stack.extend((element, depth + 1) for element in current)
+
+
+def encode_json(value: Any, *, sort_keys: bool = False, where: str = "reference data") -> bytes:
+    """`value` as compact JSON bytes: the one encoder of reference JSON (snapshot files, content versions).
+
+    Output is ASCII (non-ASCII text escaped), so no text can fail to encode. `value` is checked first
+    (`check_json`); anything JSON cannot hold is a ReferenceFetchError too, never another exception."""
+    check_json(value, where)
+    try:
+        return json.dumps(value, sort_keys=sort_keys, separators=(",", ":"), ensure_ascii=True).encode(
+            "ascii"
+        )
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise _error(FetchFailure.BAD_SHAPE, f"cannot encode as JSON ({where}): {exc}") from None

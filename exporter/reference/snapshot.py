@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import logging
 import math
 import os
@@ -20,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from exporter.reference.fetch import read_json_file
+from exporter.reference.fetch import encode_json, read_json_file
 from exporter.reference.types import ReferenceFetchError
 
 __all__ = ["CLIENT_ID_FILE", "Snapshot", "SnapshotStore", "load_or_create_client_id"]
@@ -89,9 +88,11 @@ class SnapshotStore:
         return None if self._directory is None else self._directory / snapshot_file_name(source)
 
     def save(self, snapshot: Snapshot) -> None:
-        """Store `snapshot` atomically; raises OSError when the directory cannot be created or written."""
+        """Store `snapshot` atomically; raises OSError when the directory cannot be created or written, and
+        ReferenceFetchError when its data is not JSON `fetch.check_json` accepts (nothing is written then)."""
         path = self.path(snapshot.source)
         if path is None:
+            encode_json(snapshot.data, where=f"snapshot of {snapshot.source}")
             self._memory[snapshot.source] = snapshot
             return
         document: dict[str, Any] = {
@@ -103,8 +104,7 @@ class SnapshotStore:
         }
         if snapshot.meta:
             document["meta"] = snapshot.meta
-        content = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
-        _atomic_write(path, content)
+        _atomic_write(path, encode_json(document, where=f"snapshot of {snapshot.source}"))
 
     def load(self, source: str) -> Snapshot | None:
         """The saved snapshot of `source`; None if there is none or it is unusable (logged, left in place)."""

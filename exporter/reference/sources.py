@@ -8,7 +8,6 @@ Each source's `fetch(known_version)` returns a new `Snapshot`, or None when the 
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from pathlib import Path
 from typing import Any, Protocol
@@ -17,7 +16,7 @@ import anyio
 import httpx
 
 from exporter.config.drift import ReferenceListSettings, WebServiceSettings
-from exporter.reference.fetch import fetch_json, read_json_file
+from exporter.reference.fetch import encode_json, fetch_json, read_json_file
 from exporter.reference.snapshot import Snapshot
 from exporter.reference.webservice import USER_AGENT, WebService
 
@@ -131,7 +130,8 @@ class ListSource:
 
     async def fetch(self, known_version: str | None) -> Snapshot | None:
         data = await self._read()
-        version = content_version(data)
+        # Hashing a large list takes a while: off the event loop, like parsing it.
+        version = await anyio.to_thread.run_sync(content_version, data)
         if version == known_version:
             return None
         return Snapshot(self.name, version, time.time(), data)
@@ -144,9 +144,13 @@ class ListSource:
         async with httpx.AsyncClient(
             timeout=self._settings.timeout, headers={"User-Agent": USER_AGENT}, follow_redirects=False
         ) as client:
-            return await fetch_json(client, self._settings.url, {}, max_bytes=self._max_bytes)
+            return await fetch_json(
+                client, self._settings.url, {}, max_bytes=self._max_bytes, timeout=self._settings.timeout
+            )
 
 
 def content_version(data: Any) -> str:
-    canonical = json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+    """A hash of `data`'s canonical JSON (`fetch.encode_json`, keys sorted); ReferenceFetchError when `data`
+    is not JSON `fetch.check_json` accepts."""
+    canonical = encode_json(data, sort_keys=True)
     return "sha256:" + hashlib.sha256(canonical).hexdigest()[:16]

@@ -23,9 +23,10 @@ from exporter.config.drift import Limits
 from exporter.reference.drift import DriftEntry, compute_drift, mark_covered
 from exporter.reference.fetch import one_line
 from exporter.reference.items import parse_reference
+from exporter.reference.probing import AddedHost, catalogue_ports, probe_plan
 from exporter.reference.snapshot import Snapshot, SnapshotStore
 from exporter.reference.sources import RETRY_AFTER_FAILURE, ReferenceSource
-from exporter.reference.types import FetchFailure, ReferenceFetchError, ReferenceItem
+from exporter.reference.types import FetchFailure, InvalidEntry, ReferenceFetchError, ReferenceItem
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,8 @@ class ReferenceStatus:
     items: tuple[ReferenceItem, ...] = ()
     invalid_entries: int = 0
     drift: tuple[DriftEntry, ...] = ()
+    added_hosts: tuple[AddedHost, ...] = ()
+    """With `drift.probe_added`: the hosts this list adds that are probed, within the caps (`probing`)."""
     last_success: float | None = None
     """Unix time of the latest successful check, also when the list had not changed."""
     failures: Counter[FetchFailure] = field(default_factory=Counter)
@@ -70,9 +73,14 @@ class ReferenceTracker:
         self._catalogue = catalogue
         self._limits = limits
         self._page = page
+        self._ports = catalogue_ports(catalogue)
         self.on_change = on_change
         self._lock = threading.Lock()
         self._status = ReferenceStatus(source.name, source.instance)
+
+    @property
+    def limits(self) -> Limits:
+        return self._limits
 
     @property
     def status(self) -> ReferenceStatus:
@@ -121,40 +129,30 @@ class ReferenceTracker:
             problem = self.source.implausible(self.status.snapshot, snapshot)
             if problem is not None:
                 raise ReferenceFetchError(FetchFailure.IMPLAUSIBLE, one_line(problem))
-        for warning in _warnings(snapshot)[:LOGGED_INVALID_ENTRIES]:
-            log.warning("%s: version %s: %s", self.source.name, snapshot.version, warning)
-        for entry in parsed.invalid[:LOGGED_INVALID_ENTRIES]:
-            log.warning(
-                "%s: invalid entry ignored: item %s, %s %s: %s",
-                self.source.name,
-                entry.item,
-                entry.field,
-                entry.value,
-                entry.problem,
-            )
-        if len(parsed.invalid) > LOGGED_INVALID_ENTRIES:
-            log.warning(
-                "%s: %d more invalid entries ignored",
-                self.source.name,
-                len(parsed.invalid) - LOGGED_INVALID_ENTRIES,
-            )
         drift = compute_drift(
             self._catalogue, parsed.items, self.source.service_areas, areas_stated=not self._page
         )
         if self._page:
             drift = mark_covered(self._catalogue, drift)
+        added_hosts: tuple[AddedHost, ...] = ()
+        invalid = parsed.invalid
+        if self._limits.probe_added:
+            added_hosts, refused = probe_plan(parsed.items, drift, self._limits, self._ports)
+            invalid += refused
         if persist:
             try:
                 self._store.save(snapshot)
             except OSError as exc:
                 log.warning("%s: cannot save snapshot (%s); keeping it in memory", self.source.name, exc)
+        self._log_problems(snapshot, invalid)
         with self._lock:
             self._status = replace(
                 self._status,
                 snapshot=snapshot,
                 items=parsed.items,
-                invalid_entries=len(parsed.invalid),
+                invalid_entries=len(invalid),
                 drift=tuple(drift),
+                added_hosts=added_hosts,
             )
         added = sum(1 for entry in drift if entry.direction == "added")
         log.info(
@@ -166,6 +164,25 @@ class ReferenceTracker:
             added,
         )
         self.on_change()
+
+    def _log_problems(self, snapshot: Snapshot, invalid: tuple[InvalidEntry, ...]) -> None:
+        for warning in _warnings(snapshot)[:LOGGED_INVALID_ENTRIES]:
+            log.warning("%s: version %s: %s", self.source.name, snapshot.version, warning)
+        for entry in invalid[:LOGGED_INVALID_ENTRIES]:
+            log.warning(
+                "%s: invalid entry ignored: item %s, %s %s: %s",
+                self.source.name,
+                entry.item,
+                entry.field,
+                entry.value,
+                entry.problem,
+            )
+        if len(invalid) > LOGGED_INVALID_ENTRIES:
+            log.warning(
+                "%s: %d more invalid entries ignored",
+                self.source.name,
+                len(invalid) - LOGGED_INVALID_ENTRIES,
+            )
 
     def _count_failure(self, exc: ReferenceFetchError) -> None:
         error = f"{exc.reason}: {exc.detail}"

@@ -55,6 +55,8 @@ class FetchFailure(StrEnum):
     TOO_LARGE = "too_large"
     NOT_JSON = "not_json"
     MALFORMED_JSON = "malformed_json"
+    INVALID_TEXT = "invalid_text"
+    """A string of the JSON is not Unicode text (a lone surrogate escape such as "\\ud800")."""
     BAD_SHAPE = "bad_shape"
     EMPTY = "empty"
     FILE_ERROR = "file_error"

@@ -156,3 +156,30 @@ def test_changes_needs_a_version(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert "no saved snapshot to start from; give --since VERSION" in capsys.readouterr().err
     assert main(["catalogue", "changes", "--config", str(config), "--since", "yesterday"]) == 2
     assert "a version is 10 digits" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        pytest.param(
+            '[{"id": 163, "serviceArea": "MEM", "urls": ["a\\ud800.manage.microsoft.com"]}]',
+            "invalid_text",
+            id="surrogate-in-url",
+        ),
+        pytest.param(
+            '[{"id": 163, "serviceArea": "MEM\\udfff"}]', "invalid_text", id="surrogate-in-set-name"
+        ),
+        pytest.param("[" * 980 + "]" * 980, "malformed_json", id="nested-980-deep"),
+    ],
+)
+def test_diff_against_a_hostile_file_is_one_line_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], body: str, reason: str
+) -> None:
+    reference = tmp_path / "hostile.json"
+    reference.write_text(body)
+    code = main(["catalogue", "diff", "--config", str(config_for(tmp_path)), "--reference", str(reference)])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert captured.out.startswith(f"file-hostile: no list: {reason}: ")
+    assert len(captured.out.splitlines()) == 1
+    assert "Traceback" not in captured.err

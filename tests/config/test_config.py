@@ -37,6 +37,9 @@ INVALID = {
     "invalid-yaml.yml": "invalid-yaml.yml: not valid YAML at line 2, column 1",
     "invalid-unknown-section.yml": "field 'sections.disabled[0]': unknown section; known: ['Android',",
     "invalid-negative-timeout.yml": "field 'timeouts.tls': not a duration",
+    "invalid-probe-added-without-suffixes.yml": "invalid-probe-added-without-suffixes.yml: field 'drift': "
+    "probe_added needs allowed_suffixes: name the domains a reference list may make the exporter probe, "
+    "e.g. [microsoft.com, windows.net]",
     "invalid-catalogue-edition.yml": "invalid-catalogue-edition.yml: field 'catalogue_edition': "
     "unknown catalogue edition; built-in editions: 2025-08-21, seed (got '2019-01-01')",
     "invalid-proxy-url-credentials.yml": "invalid-proxy-url-credentials.yml: field 'proxy.url': "

@@ -106,6 +106,7 @@ def scenario(
             "web_service": {"enabled": True, "base_url": simulator.base_url},
             "references": [{"name": "consolidated", "file": str(tmp_path / "missing.json")}],
             "probe_added": True,
+            "allowed_suffixes": ["com", "net", "us"],  # probe_added needs them; these keep every host
         },
     )
     with exporter_serving(config) as served:

@@ -14,7 +14,14 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from exporter.reference.fetch import fetch_json, parse_retry_after, read_json_file
+from exporter.reference.fetch import (
+    MAX_JSON_DEPTH,
+    check_json,
+    encode_json,
+    fetch_json,
+    parse_retry_after,
+    read_json_file,
+)
 from exporter.reference.types import FetchFailure, ReferenceFetchError
 from tests.support.paths import DATA as TEST_DATA
 
@@ -270,3 +277,47 @@ def test_read_json_file_directory(tmp_path: Path) -> None:
     with pytest.raises(ReferenceFetchError) as caught:
         read_json_file(tmp_path, max_bytes=MB)
     assert caught.value.reason is FetchFailure.FILE_ERROR
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b'[{"urls": ["a\\ud800.example.com"]}]', FetchFailure.INVALID_TEXT),
+        (b'[{"id\\udc00": 1}]', FetchFailure.INVALID_TEXT),
+        (b"[" * 980 + b"]" * 980, FetchFailure.MALFORMED_JSON),
+        (b"[" * (MAX_JSON_DEPTH + 1) + b"]" * (MAX_JSON_DEPTH + 1), FetchFailure.MALFORMED_JSON),
+    ],
+)
+async def test_text_and_depth_are_checked_where_json_is_decoded(
+    httpserver: HTTPServer, tmp_path: Path, body: bytes, reason: FetchFailure
+) -> None:
+    httpserver.expect_request("/list").respond_with_data(body, content_type="application/json")
+    assert (await fetch_error(httpserver.url_for("/list"))).reason is reason
+    path = tmp_path / "list.json"
+    path.write_bytes(body)
+    with pytest.raises(ReferenceFetchError) as caught:
+        read_json_file(path, max_bytes=1024 * 1024)
+    assert caught.value.reason is reason
+
+
+def test_as_deep_as_allowed_and_any_valid_text_decode(tmp_path: Path) -> None:
+    path = tmp_path / "list.json"
+    path.write_bytes(b"[" * MAX_JSON_DEPTH + b'"\\ud83d\\ude00 \xc3\xa9"' + b"]" * MAX_JSON_DEPTH)
+    value = read_json_file(path, max_bytes=1024)
+    check_json(value, "here")
+    assert json.loads(encode_json(value)) == value
+
+
+def test_the_encoder_never_raises_anything_else() -> None:
+    assert encode_json({"b": ["\u00e9"], "a": 1}, sort_keys=True) == b'{"a":1,"b":["\\u00e9"]}'
+    deep: list[Any] = []
+    for _ in range(5000):
+        deep = [deep]
+    for value, reason in (
+        (["\ud800"], FetchFailure.INVALID_TEXT),
+        (deep, FetchFailure.MALFORMED_JSON),
+        ([{1, 2}], FetchFailure.BAD_SHAPE),
+    ):
+        with pytest.raises(ReferenceFetchError) as caught:
+            encode_json(value)
+        assert caught.value.reason is reason

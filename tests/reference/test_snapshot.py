@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from exporter.reference.snapshot import CLIENT_ID_FILE, Snapshot, SnapshotStore, load_or_create_client_id
+from exporter.reference.types import FetchFailure, ReferenceFetchError
 from tests.support.paths import DATA as TEST_DATA
 
 DATA = TEST_DATA / "webservice"
@@ -165,3 +166,13 @@ def test_client_id_without_a_usable_directory(tmp_path: Path) -> None:
         assert uuid.UUID(first).version == 4
         assert first != second, "nothing could be kept, so every call makes a fresh id"
     assert os.listdir(tmp_path) == ["not-a-directory"]
+
+
+@pytest.mark.parametrize("directory", [True, False])
+def test_saving_text_that_is_not_unicode_is_refused_not_a_crash(tmp_path: Path, directory: bool) -> None:
+    """It raised UnicodeEncodeError, which nothing caught: the exporter exited."""
+    store = SnapshotStore(tmp_path / "state" if directory else None)
+    with pytest.raises(ReferenceFetchError) as caught:
+        store.save(Snapshot("list", "v1", 1.0, [{"id": 1, "notes": "\ud800"}]))
+    assert caught.value.reason is FetchFailure.INVALID_TEXT
+    assert store.load("list") is None

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from prometheus_client import CollectorRegistry
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
 from exporter.catalogue import load_builtin
+from exporter.commands.references import added_hosts
 from exporter.config.drift import Limits, ReferenceListSettings, WebServiceSettings
 from exporter.metrics.drift import DriftCollector
+from exporter.plan.expand import with_extra_hosts
+from exporter.plan.targets import TargetPlan
 from exporter.reference.drift import Direction, DriftEntry, Kind
 from exporter.reference.snapshot import SnapshotStore
 from exporter.reference.sources import ListSource, WebServiceSource
@@ -71,6 +77,20 @@ def html_login() -> Response:
     return Response("<html><body>Proxy sign-in</body></html>", content_type="text/html")
 
 
+def with_surrogate(key: str) -> list[dict[str, Any]]:
+    """The new list, its first item's `key` holding a lone surrogate (sent as the JSON escape "\\ud800")."""
+    items: list[dict[str, Any]] = fixture("endpoints-mem-new.json")
+    first = items[0]
+    first[key] = [*first["urls"], "bad\ud800.manage.microsoft.com"] if key == "urls" else "MEM\ud800"
+    return items
+
+
+def deeply_nested(depth: int) -> str:
+    """The new list with one more item nested `depth` arrays deep."""
+    items = json.dumps(fixture("endpoints-mem-new.json"))
+    return items[:-1] + ", " + "[" * depth + "]" * depth + "]"
+
+
 FAULTS = [
     pytest.param("version", Response("oops", status=500), FetchFailure.HTTP_STATUS, id="500"),
     pytest.param("version", Response("slow down", status=429), FetchFailure.RATE_LIMITED, id="429"),
@@ -101,6 +121,36 @@ FAULTS = [
         Response(json.dumps({"latest": 5}), content_type="application/json"),
         FetchFailure.BAD_SHAPE,
         id="version-wrong-type",
+    ),
+    pytest.param(
+        "version",
+        Response(json.dumps({"latest": "2025112700\ud800"}), content_type="application/json"),
+        FetchFailure.INVALID_TEXT,
+        id="surrogate-in-version",
+    ),
+    pytest.param(
+        "endpoints",
+        Response(json.dumps(with_surrogate("urls")), content_type="application/json"),
+        FetchFailure.INVALID_TEXT,
+        id="surrogate-in-url",
+    ),
+    pytest.param(
+        "endpoints",
+        Response(json.dumps(with_surrogate("serviceArea")), content_type="application/json"),
+        FetchFailure.INVALID_TEXT,
+        id="surrogate-in-set-name",
+    ),
+    pytest.param(
+        "endpoints",
+        Response(json.dumps(with_surrogate("notes")), content_type="application/json"),
+        FetchFailure.INVALID_TEXT,
+        id="surrogate-in-notes",
+    ),
+    pytest.param(
+        "endpoints",
+        Response(deeply_nested(980), content_type="application/json"),
+        FetchFailure.MALFORMED_JSON,
+        id="nested-980-deep",
     ),
 ]
 
@@ -300,3 +350,146 @@ async def test_a_reference_list_in_a_file(tmp_path: Path) -> None:
     await tracker.refresh()
     assert tracker.status.failures[FetchFailure.MALFORMED_JSON] == 1
     assert tracker.status.drift == ()
+
+
+# ------------------------------------------------------------- remote data that cannot crash or explode
+
+
+def good_list_then(path: Path) -> tuple[ReferenceTracker, Path]:
+    state = path.parent / "state"
+    tracker = list_tracker(ReferenceListSettings(name="consolidated", file=path), state)
+    path.write_text(json.dumps(fixture("endpoints-mem.json")))
+    return tracker, state
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        pytest.param(json.dumps(with_surrogate("urls")), FetchFailure.INVALID_TEXT, id="surrogate-in-url"),
+        pytest.param(
+            json.dumps(with_surrogate("serviceArea")), FetchFailure.INVALID_TEXT, id="surrogate-in-set-name"
+        ),
+        pytest.param(deeply_nested(980), FetchFailure.MALFORMED_JSON, id="nested-980-deep"),
+        pytest.param(deeply_nested(100_000), FetchFailure.MALFORMED_JSON, id="nested-100000-deep"),
+    ],
+)
+async def test_a_hostile_file_is_a_counted_failure_and_the_last_good_list_stays(
+    tmp_path: Path, body: str, reason: FetchFailure
+) -> None:
+    """A lone surrogate used to crash the snapshot save (UnicodeEncodeError) and deep nesting the content
+    version (RecursionError on the event loop): both stopped the exporter, at every restart."""
+    path = tmp_path / "consolidated.json"
+    tracker, state = good_list_then(path)
+    await tracker.refresh()
+    good = tracker.status.snapshot
+    assert good is not None
+    saved = {file.name: file.read_bytes() for file in state.glob("*.json")}
+
+    path.write_text(body)
+    assert await tracker.refresh() == 300
+    status = tracker.status
+    assert status.failures == {reason: 1}
+    assert status.snapshot == good
+    assert {file.name: file.read_bytes() for file in state.glob("*.json")} == saved
+
+    restarted = list_tracker(ReferenceListSettings(name="consolidated", file=path), state)
+    restarted.restore()
+    assert restarted.status.snapshot is not None and restarted.status.snapshot.version == good.version
+
+
+@pytest.mark.anyio
+async def test_a_hostile_list_at_a_url_is_a_counted_failure(httpserver: HTTPServer, tmp_path: Path) -> None:
+    bodies = [json.dumps(with_surrogate("id")), deeply_nested(980)]
+    httpserver.expect_request("/list.json").respond_with_handler(
+        lambda request: Response(bodies.pop(0), content_type="application/json")
+    )
+    settings = ReferenceListSettings(name="consolidated", url=httpserver.url_for("/list.json"))
+    tracker = list_tracker(settings, tmp_path)
+    await tracker.refresh()
+    await tracker.refresh()
+    assert tracker.status.failures == {FetchFailure.INVALID_TEXT: 1, FetchFailure.MALFORMED_JSON: 1}
+    assert tracker.status.snapshot is None
+    assert list(tmp_path.glob("*.json")) == []
+
+
+@pytest.mark.anyio
+async def test_a_list_that_drips_times_out(httpserver: HTTPServer, tmp_path: Path) -> None:
+    """Each byte arrives well within the read timeout; the whole body never does. `timeout` bounds it all."""
+    stop = threading.Event()
+
+    def drip() -> Iterator[bytes]:
+        yield b"["
+        while not stop.wait(0.05):
+            yield b" "
+
+    httpserver.expect_request("/drip.json").respond_with_response(
+        Response(drip(), content_type="application/json")
+    )
+    settings = ReferenceListSettings(name="drip", url=httpserver.url_for("/drip.json"), timeout=0.5)
+    tracker = list_tracker(settings, tmp_path)
+    registry = CollectorRegistry()
+    registry.register(DriftCollector([tracker]))
+    try:
+        with anyio.fail_after(10):
+            await tracker.refresh()
+    finally:
+        stop.set()
+    assert tracker.status.failures == {FetchFailure.TIMEOUT: 1}
+    assert "no complete response within 0.5s" in tracker.status.last_error
+    # Never successful, yet its failures are there for IntuneReferenceFetchFailing.
+    sample = {"source": "drip", "reason": "timeout"}
+    assert registry.get_sample_value("intune_catalogue_reference_fetch_failures_total", sample) == 1
+
+
+def million_target_list() -> list[dict[str, Any]]:
+    """The seed's list plus one item of 1,000 new hosts on tcp 1-1000, and one that is fine."""
+    items: list[dict[str, Any]] = fixture("endpoints-mem.json")
+    huge = [f"h{index}.manage.microsoft.com" for index in range(1000)]
+    items.append({"id": 900, "serviceArea": "MEM", "urls": huge, "tcpPorts": "1-1000"})
+    items.append({"id": 901, "serviceArea": "MEM", "urls": ["ok.manage.microsoft.com"], "tcpPorts": "443,22"})
+    return items
+
+
+@pytest.mark.anyio
+async def test_a_million_target_item_is_refused_and_counted(tmp_path: Path) -> None:
+    path = tmp_path / "huge.json"
+    path.write_text(json.dumps(million_target_list()))
+    limits = Limits(max_values_per_item=100_000, allowed_suffixes=("com", "net", "us"), probe_added=True)
+    tracker = ReferenceTracker(
+        ListSource(ReferenceListSettings(name="huge", file=path), max_bytes=10 * 1024 * 1024),
+        SnapshotStore(None),
+        load_builtin(EDITION),
+        limits,
+    )
+    await tracker.refresh()
+    status = tracker.status
+    # Both items are drift all the same ...
+    assert DriftEntry("900", Kind.URL, Direction.ADDED, "h999.manage.microsoft.com") in status.drift
+    # ... but only the reasonable one is probed, and only on a port the catalogue uses.
+    assert [(h.set_id, h.host, h.tcp_ports) for h in status.added_hosts] == [
+        ("901", "ok.manage.microsoft.com", frozenset({443}))
+    ]
+    assert status.invalid_entries == 2  # item 900 refused; tcp/22 of item 901 dropped
+    registry = CollectorRegistry()
+    registry.register(DriftCollector([tracker]))
+    assert registry.get_sample_value("intune_catalogue_reference_invalid_entries", {"source": "huge"}) == 2
+    # The plan the exporter probes stays small: one target.
+    plan = with_extra_hosts(TargetPlan(sets=[]), added_hosts([tracker]))
+    assert [(target.host, target.port) for target in plan.targets] == [("ok.manage.microsoft.com", 443)]
+
+
+@pytest.mark.anyio
+async def test_all_lists_together_add_at_most_max_extra_targets(tmp_path: Path) -> None:
+    limits = Limits(allowed_suffixes=("com",), probe_added=True, max_extra_targets=3)
+    trackers = []
+    for name, hosts in (("first", 2), ("second", 2)):
+        path = tmp_path / f"{name}.json"
+        urls = [f"{name}{index}.manage.microsoft.com" for index in range(hosts)]
+        path.write_text(json.dumps([{"id": 900, "serviceArea": "MEM", "urls": urls, "tcpPorts": "443"}]))
+        source = ListSource(ReferenceListSettings(name=name, file=path), max_bytes=1024 * 1024)
+        trackers.append(ReferenceTracker(source, SnapshotStore(None), load_builtin(EDITION), limits))
+    for tracker in trackers:
+        await tracker.refresh()
+        assert len(tracker.status.added_hosts) == 2
+    assert {extra.origin for extra in added_hosts(trackers)} == {"first"}
