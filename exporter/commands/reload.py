@@ -46,6 +46,9 @@ class Reloader:
                 self._successful = False
                 log.error("reload failed, keeping the running configuration: %s", exc)
                 return False, str(exc)
+            except Exception:
+                self._successful = False  # a bug: the caller (the supervisor) logs and counts it
+                raise
             for key in RESTART_ONLY:
                 if getattr(loaded.config, key) != getattr(self._current.config, key):
                     log.warning("reload: '%s' changed; it takes effect at the next restart", key)

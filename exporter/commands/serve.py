@@ -18,6 +18,8 @@ from exporter.commands.logs import setup_logging
 from exporter.commands.references import added_hosts, build_trackers
 from exporter.commands.reload import Reloader
 from exporter.commands.shutdown import ShutdownDeadline
+from exporter.commands.signals import HANDLED, HeldSignals
+from exporter.commands.supervisor import Supervisor
 from exporter.config.file import DEFAULT_LISTEN, Config, LoadedConfig, load, split_listen
 from exporter.errors import ConfigError
 from exporter.metrics.drift import DriftCollector
@@ -25,9 +27,12 @@ from exporter.metrics.endpoints import ExporterCollector
 from exporter.metrics.exposition import SeriesCap
 from exporter.metrics.network_checks import NetworkChecksCollector
 from exporter.metrics.reload import ReloadCollector
+from exporter.metrics.tasks import TaskRestartsCollector
 from exporter.plan.builder import build
 from exporter.plan.probe_settings import probe_settings
 from exporter.plan.targets import PlanHolder, TargetPlan
+from exporter.probes.settings import ProbeSettings
+from exporter.reference.state_cleanup import remove_stale_temporaries
 from exporter.reference.tracker import ReferenceTracker
 from exporter.results.store import ResultStore
 from exporter.scheduler.cycle import run_forever
@@ -37,6 +42,15 @@ from exporter.web.status import StatusSource
 from exporter.web.web_config import WebConfig, load_web_config
 
 log = logging.getLogger("exporter")
+
+PROBE_LOOP_TASK = "probe_loop"
+RELOAD_TASK = "reload"
+RELOAD_FALLBACK = (False, "the reload failed unexpectedly (see the log); the running configuration is kept")
+
+
+def reference_task(tracker: ReferenceTracker) -> str:
+    """The `task` label of a reference tracker's loop."""
+    return f"reference:{tracker.source.name}"
 
 
 class _Probing:
@@ -50,16 +64,20 @@ class _Probing:
         self.apply(loaded)
 
     def apply(self, loaded: LoadedConfig) -> None:
-        """Raises ConfigError, changing nothing, when `loaded` cannot run."""
+        """Raises ConfigError when `loaded` cannot run; nothing changes when it (or anything) raises."""
         settings = probe_settings(loaded)
+        plan = self._plan(loaded, settings)
         self.loaded, self.settings = loaded, settings
-        self.replan()
+        self.plans.replace(plan)
         for listener in self.on_apply:
             listener(loaded)
 
     def replan(self) -> None:
-        extras = added_hosts(self.trackers) if self.loaded.config.drift.probe_added else []
-        self.plans.replace(build(self.loaded, self.settings, extras))
+        self.plans.replace(self._plan(self.loaded, self.settings))
+
+    def _plan(self, loaded: LoadedConfig, settings: ProbeSettings) -> TargetPlan:
+        extras = added_hosts(self.trackers) if loaded.config.drift.probe_added else []
+        return build(loaded, settings, extras)
 
 
 def add_serve_flags(parser: argparse.ArgumentParser) -> None:
@@ -84,15 +102,28 @@ def check_listen_flag(listen: str) -> None:
         raise ConfigError("--listen", "", listen, str(exc)) from None
 
 
-def serve(loaded: LoadedConfig, listen: str, path: Path | None = None, web: WebConfig | None = None) -> int:
+def serve(
+    loaded: LoadedConfig,
+    listen: str,
+    path: Path | None = None,
+    web: WebConfig | None = None,
+    supervisor: Supervisor | None = None,
+) -> int:
     """Returns the exit code. `path`, the configuration file, is reloaded on SIGHUP or POST /-/reload;
-    `web` (the web configuration file) adds TLS and basic auth."""
+    `web` (the web configuration file) adds TLS and basic auth. Background tasks run under `supervisor`
+    (default: `Supervisor()`): a bug in one restarts it, only a signal stops `serve`. Must run in the main
+    thread (signals)."""
     web = web or WebConfig()
     config = loaded.config
     trackers: list[ReferenceTracker] = []
     probing = _Probing(loaded, trackers)
     plans = probing.plans
     reloader = Reloader(path, loaded, probing.apply)
+    supervisor = supervisor or Supervisor()
+
+    def reload() -> tuple[bool, str]:
+        return supervisor.call(RELOAD_TASK, reloader.reload, RELOAD_FALLBACK)
+
     store = ResultStore()
     registry = CollectorRegistry()
     host, port = split_listen(listen)
@@ -102,7 +133,7 @@ def serve(loaded: LoadedConfig, listen: str, path: Path | None = None, web: WebC
             registry,
             store,
             status,
-            reload=reloader.reload,
+            reload=reload,
             series_cap=SeriesCap(lambda: probing.loaded.config.max_series),
         )
         if web.users:
@@ -111,6 +142,7 @@ def serve(loaded: LoadedConfig, listen: str, path: Path | None = None, web: WebC
     except OSError as exc:
         print(f"intune-exporter: cannot listen on {listen}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_FAILED
+    remove_stale_temporaries(config.state_dir)
     trackers.extend(build_trackers(loaded))
     for tracker in trackers:
         tracker.restore()
@@ -124,8 +156,17 @@ def serve(loaded: LoadedConfig, listen: str, path: Path | None = None, web: WebC
     registry.register(NetworkChecksCollector(plans, store))
     registry.register(DriftCollector(trackers))
     registry.register(ReloadCollector(reloader.status))
+    for task in (PROBE_LOOP_TASK, RELOAD_TASK, *map(reference_task, trackers)):
+        supervisor.expect(task)
+    registry.register(TaskRestartsCollector(supervisor.restarts))
     ProcessCollector(registry=registry)
-    server.start()
+    held = HeldSignals()
+    held.install()  # before the server accepts: a SIGHUP right after /healthz answers must not kill us
+    try:
+        server.start()
+    except BaseException:
+        held.restore()
+        raise
     plan = plans.current
     log.info(
         "serving on %s:%d (%s; %s): %d sets, %d targets, interval %.0fs; reference sources: %s",
@@ -142,42 +183,73 @@ def serve(loaded: LoadedConfig, listen: str, path: Path | None = None, web: WebC
         if wildcards:
             log.info("set %s: wildcards without a representative host, not probed: %s", set_id, wildcards)
     deadline = ShutdownDeadline()
+    tasks = _Tasks(config, probing, store, trackers, supervisor, reload, held, deadline)
     try:
-        anyio.run(_run_until_signal, config, probing, store, trackers, reloader, deadline)
+        anyio.run(tasks.run_until_signal)
     finally:
         server.stop()
+        held.restore()
     deadline.cancel()
     log.info("stopped")
     return EXIT_OK
 
 
-async def _run_until_signal(
-    config: Config,
-    probing: _Probing,
-    store: ResultStore,
-    trackers: list[ReferenceTracker],
-    reloader: Reloader,
-    deadline: ShutdownDeadline,
-) -> None:
-    async with anyio.create_task_group() as group:
-        group.start_soon(
-            lambda: run_forever(
-                probing.plans,
-                lambda: probing.settings,
-                store,
-                concurrency=config.concurrency,
-                interval=config.interval,
-                jitter=config.jitter,
-            )
+class _Tasks:
+    """The background tasks of `serve`, each under the supervisor, until SIGTERM or SIGINT."""
+
+    def __init__(
+        self,
+        config: Config,
+        probing: _Probing,
+        store: ResultStore,
+        trackers: list[ReferenceTracker],
+        supervisor: Supervisor,
+        reload: Callable[[], object],
+        held: HeldSignals,
+        deadline: ShutdownDeadline,
+    ) -> None:
+        self._config = config
+        self._probing = probing
+        self._store = store
+        self._trackers = trackers
+        self._supervisor = supervisor
+        self._reload = reload
+        self._held = held
+        self._deadline = deadline
+
+    async def run_until_signal(self) -> None:
+        async with anyio.create_task_group() as group:
+            group.start_soon(self._supervisor.run, PROBE_LOOP_TASK, self._probe_loop)
+            for tracker in self._trackers:
+                group.start_soon(self._supervisor.run, reference_task(tracker), tracker.run)
+            with anyio.open_signal_receiver(*HANDLED) as signals:
+                # First the signals that came before the receiver was in place, then the receiver's.
+                stopping = False
+                for received in self._held.take():
+                    stopping = stopping or self._handle(received, group.cancel_scope)
+                if not stopping:
+                    async for received in signals:
+                        if self._handle(received, group.cancel_scope):
+                            break
+            self._held.install()  # while shutting down, further signals are recorded and ignored
+
+    async def _probe_loop(self) -> None:
+        probing, config = self._probing, self._config
+        await run_forever(
+            probing.plans,
+            lambda: probing.settings,
+            self._store,
+            concurrency=config.concurrency,
+            interval=config.interval,
+            jitter=config.jitter,
         )
-        for tracker in trackers:
-            group.start_soon(tracker.run)
-        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
-            async for received in signals:
-                if received == signal.SIGHUP:
-                    reloader.reload()
-                    continue
-                log.info("received %s, shutting down", signal.Signals(received).name)
-                deadline.start()
-                group.cancel_scope.cancel()
-                break
+
+    def _handle(self, received: int, scope: anyio.CancelScope) -> bool:
+        """Reload on SIGHUP; on SIGTERM or SIGINT, start shutting down and return True."""
+        if received == signal.SIGHUP:
+            self._reload()
+            return False
+        log.info("received %s, shutting down", signal.Signals(received).name)
+        self._deadline.start()
+        scope.cancel()
+        return True

@@ -328,6 +328,16 @@ EXPORTER_LAST_CYCLE_TIMESTAMP = MetricSpec(
     "Unix time the latest probe cycle completed.",
     notes="Absent until the first cycle ends.",
 )
+EXPORTER_TASK_RESTARTS = MetricSpec(
+    "intune_exporter_task_restarts_total",
+    COUNTER,
+    "Restarts of a background task of serve after an unexpected error; the last good state stays served.",
+    ("task",),
+    "`task` is `probe_loop`, `reload`, or `reference:` and the reference source's name "
+    "(`reference:intune-page`, ...). 0 normally: each increase is a bug, logged at ERROR with its "
+    "traceback the first time it is seen; the task restarts after a backoff of 1 s doubling to 5 min. A "
+    "reload that fails this way is counted under `reload` and keeps the running configuration.",
+)
 
 # prometheus_client's ProcessCollector: its names and help texts.
 
@@ -384,6 +394,7 @@ METRICS: tuple[MetricSpec, ...] = (
     EXPORTER_SERIES_DROPPED,
     EXPORTER_CYCLE_DURATION,
     EXPORTER_LAST_CYCLE_TIMESTAMP,
+    EXPORTER_TASK_RESTARTS,
     PROCESS_CPU_SECONDS,
     PROCESS_OPEN_FDS,
     PROCESS_MAX_FDS,

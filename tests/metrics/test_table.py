@@ -16,6 +16,7 @@ from exporter.metrics.drift import DriftCollector
 from exporter.metrics.exposition import MAX_LABEL_VALUE, SeriesCap, render
 from exporter.metrics.reload import ReloadCollector
 from exporter.metrics.table import METRICS, MetricSpec, MetricType, Origin
+from exporter.metrics.tasks import TaskRestartsCollector
 from exporter.reference.drift import Direction, DriftEntry, Kind
 from exporter.reference.snapshot import Snapshot
 from exporter.reference.tracker import ReferenceStatus
@@ -52,6 +53,7 @@ def full_registry() -> CollectorRegistry:
     trackers = [SimpleNamespace(status=status), SimpleNamespace(status=page)]
     registry.register(DriftCollector(trackers))  # type: ignore[arg-type]
     registry.register(ReloadCollector(lambda: (True, 1.7e9)))
+    registry.register(TaskRestartsCollector(lambda: {"probe_loop": 0, "reload": 1}))
     registry.register(ProcessCollector(registry=None))
     return registry
 
@@ -135,7 +137,7 @@ def test_specs_are_checked(help_text: str, labels: tuple[str, ...], notes: str) 
 
 
 def test_names_are_unique_and_the_table_is_ordered_as_documented() -> None:
-    assert len({metric.name for metric in METRICS}) == len(METRICS) == 39
+    assert len({metric.name for metric in METRICS}) == len(METRICS) == 40
     assert METRICS[0] is table.ENDPOINT_UP
     assert METRICS[-1] is table.PROCESS_START_TIME
 
