@@ -45,7 +45,13 @@ def lab_with_web_service(
         dns_server,
         ntp_server,
         lab,
-        drift={"page": page_source, "web_service": web_service, "probe_added": True},
+        # probe_added needs allowed_suffixes; these keep every host of the fixtures and editions.
+        drift={
+            "page": page_source,
+            "web_service": web_service,
+            "probe_added": True,
+            "allowed_suffixes": ["com", "net", "us"],
+        },
         **extra,
     )
 
