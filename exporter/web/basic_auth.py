@@ -3,6 +3,13 @@
 Every path needs credentials except the Kubernetes probes `/healthz` and `/ready`. bcrypt is slow on
 purpose (about 50 ms at cost 10), so successful checks are remembered, keyed by an HMAC of user and
 password under a key that lives only in this process, in a bounded cache.
+
+Every check costs the same bcrypt work, whatever the user name, so response times do not tell which user
+names exist: that of the highest cost among the configured hashes. An unknown user is checked against a
+hash of a random password made at start with that cost; a known user whose hash has a lower cost c is
+checked against it and then against random hashes of costs c, c+1, ..., highest-1, whose work (2^c +
+2^c + ... + 2^(highest-1)) adds up to that of the highest cost. The cache is looked up, with the same
+HMAC, before the user name is.
 """
 
 from __future__ import annotations
@@ -22,9 +29,8 @@ import bcrypt
 EXEMPT_PATHS = frozenset({"/healthz", "/ready"})
 REALM = "intune-endpoint-exporter"
 CACHE_SIZE = 100
-# The hash of a random password nobody knows: unknown users cost a bcrypt check too, so response times
-# do not tell which user names exist.
-_UNKNOWN_USER_HASH = b"$2b$10$ug6I5NET5OGYw62./aRRR.d6FNc3EEViuikAAYvu32X18BvquZ6ge"
+DEFAULT_COST = 10
+"""The cost of the unknown users' hash when no user is configured."""
 
 App = Callable[..., Iterable[bytes]]
 
@@ -34,6 +40,13 @@ class BasicAuth:
 
     def __init__(self, users: Mapping[str, bytes]) -> None:
         self._users = dict(users)
+        costs = {bcrypt_cost(hashed) for hashed in self._users.values()}
+        self.cost = max(costs, default=DEFAULT_COST)
+        # Hashes of random passwords nobody knows, one per cost a known user's check is padded with.
+        self._dummies = {
+            cost: bcrypt.hashpw(secrets.token_bytes(16).hex().encode(), bcrypt.gensalt(rounds=cost))
+            for cost in range(min(costs, default=self.cost), self.cost + 1)
+        }
         self._key = secrets.token_bytes(32)
         self._verified: OrderedDict[bytes, None] = OrderedDict()
         self._lock = threading.Lock()
@@ -51,10 +64,8 @@ class BasicAuth:
                 return True
         known = self._users.get(user.decode("utf-8", "surrogateescape"))
         with self._bcrypt_lock:
-            try:
-                matches = bcrypt.checkpw(password, known or _UNKNOWN_USER_HASH)
-            except ValueError:  # e.g. longer than bcrypt's 72 bytes
-                matches = False
+            checks = [_checkpw(password, hashed) for hashed in self.checked_hashes(known)]
+        matches = checks[0]  # the padding's random passwords never match
         if not (matches and known is not None):
             return False
         with self._lock:
@@ -62,6 +73,25 @@ class BasicAuth:
             if len(self._verified) > CACHE_SIZE:
                 self._verified.popitem(last=False)
         return True
+
+    def checked_hashes(self, known: bytes | None) -> list[bytes]:
+        """The hashes a password is checked against: `known` (None: an unknown user), then padding, for a
+        total work of one check at `self.cost`."""
+        if known is None:
+            return [self._dummies[self.cost]]
+        return [known, *(self._dummies[cost] for cost in range(bcrypt_cost(known), self.cost))]
+
+
+def _checkpw(password: bytes, hashed: bytes) -> bool:
+    try:
+        return bcrypt.checkpw(password, hashed)
+    except ValueError:  # e.g. longer than bcrypt's 72 bytes
+        return False
+
+
+def bcrypt_cost(hashed: bytes) -> int:
+    """The cost of a `$2a$`, `$2b$` or `$2y$` hash (`$2b$12$...`: 12)."""
+    return int(hashed[4:6])
 
 
 def _parse(header: str | None) -> tuple[bytes, bytes] | None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import statistics
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -102,3 +104,57 @@ def test_every_bcrypt_prefix_verifies(prefix: bytes) -> None:
     auth = BasicAuth({"prometheus": prefix + HASH[4:]})
     assert auth.allowed("Basic " + base64.b64encode(f"prometheus:{PASSWORD}".encode()).decode())
     assert not auth.allowed("Basic " + base64.b64encode(b"prometheus:wrong").decode())
+
+
+def basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def test_every_check_costs_the_work_of_the_highest_configured_cost(monkeypatch: pytest.MonkeyPatch) -> None:
+    hashes = {
+        "low": bcrypt.hashpw(b"pw", bcrypt.gensalt(rounds=4)),
+        "mid": b"$2y$" + bcrypt.hashpw(b"pw", bcrypt.gensalt(rounds=6))[4:],
+        "high": bcrypt.hashpw(b"pw", bcrypt.gensalt(rounds=8)),
+    }
+    auth = BasicAuth(hashes)
+    assert auth.cost == 8
+    assert basic_auth.bcrypt_cost(auth.checked_hashes(None)[0]) == 8  # the unknown users' hash
+    work: list[int] = []
+    real = bcrypt.checkpw
+
+    def counting(password: bytes, hashed: bytes) -> bool:
+        work.append(2 ** basic_auth.bcrypt_cost(hashed))
+        return real(password, hashed)
+
+    monkeypatch.setattr(bcrypt, "checkpw", counting)
+    for user in ("low", "mid", "high", "nobody"):
+        for password in ("wrong", "pw"):
+            work.clear()
+            assert auth.allowed(basic(user, password)) == (password == "pw" and user != "nobody")
+            assert sum(work) == 2**8, (user, password)
+    work.clear()
+    assert auth.allowed(basic("low", "pw"))
+    assert work == []  # remembered
+    assert BasicAuth({}).cost == basic_auth.DEFAULT_COST
+
+
+def test_unknown_and_known_users_take_as_long_to_refuse() -> None:
+    """htpasswd's default cost (5) beside a higher one (12): the time of a wrong password tells nothing."""
+    auth = BasicAuth(
+        {
+            "htpasswd": bcrypt.hashpw(b"pw", bcrypt.gensalt(rounds=5)),
+            "strong": bcrypt.hashpw(b"pw", bcrypt.gensalt(rounds=12)),
+        }
+    )
+
+    def median_seconds(user: str) -> float:
+        took = []
+        for attempt in range(5):
+            started = time.perf_counter()
+            assert not auth.allowed(basic(user, f"wrong-{attempt}"))
+            took.append(time.perf_counter() - started)
+        return statistics.median(took)
+
+    unknown = median_seconds("nobody")
+    for user in ("htpasswd", "strong"):
+        assert 0.5 < median_seconds(user) / unknown < 2, user

@@ -20,12 +20,17 @@ import yaml
 from exporter.cli import main
 from exporter.errors import ConfigError
 from exporter.web.hardened_server import (
+    HEAD_TIMEOUT,
     IO_TIMEOUT,
+    LISTEN_BACKLOG,
     MAX_BODY_BYTES,
     MAX_CONNECTIONS,
     MAX_HEAD_BYTES,
+    MAX_PENDING,
+    MAX_PENDING_PER_CLIENT,
     MAX_REQUEST_LINE,
     READ_TIMEOUT,
+    SLOT_WAIT,
 )
 from exporter.web.web_config import load_web_config
 from tests.support.paths import DATA as TEST_DATA
@@ -279,11 +284,15 @@ def test_documented_web_config_and_limits_are_the_real_ones(certs: WebCerts) -> 
     assert web.describe() == "TLS, client certificates required, basic auth for 1 user(s)"
     limits = text.split("## Request limits", 1)[1]
     for documented in (
+        f"| {HEAD_TIMEOUT:.0f} s |",
         f"| {READ_TIMEOUT:.0f} s |",
         f"| {IO_TIMEOUT:.0f} s |",
         f"| {MAX_REQUEST_LINE // 1024} KiB |",
         f"| {MAX_HEAD_BYTES // 1024} KiB |",
         f"| {MAX_BODY_BYTES // 1024} KiB, `Content-Length` only |",
-        f"| {MAX_CONNECTIONS} |",
+        f"| {MAX_CONNECTIONS} | waits up to {SLOT_WAIT:.0f} s",
+        f"| {MAX_PENDING} |",
+        f"| {MAX_PENDING_PER_CLIENT} |",
+        f"| {LISTEN_BACKLOG} (",
     ):
         assert documented in limits
