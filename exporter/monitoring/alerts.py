@@ -38,6 +38,7 @@ from exporter.metrics.table import (
     ENDPOINT_UP,
     EXPORTER_CYCLE_DURATION,
     EXPORTER_LAST_CYCLE_TIMESTAMP,
+    EXPORTER_TASK_RESTARTS,
     NTP_OFFSET,
     REFERENCE_FETCH_FAILURES,
     REFERENCE_LAST_SUCCESS_TIMESTAMP,
@@ -543,7 +544,20 @@ class _Builder:
                 "them. The exporter's log has the traceback.",
             ),
         )
-        return [down, stalled, slow, errors]
+        restarts = self.alert(
+            "IntuneEndpointExporterTaskRestarts",
+            f"sum by ({self.by_set('task')}) (\n"
+            f"  increase({EXPORTER_TASK_RESTARTS.name}{self.sel()}[1h])\n"
+            ") > 0",
+            s.degraded_for,
+            WARNING,
+            "A background task of the Intune endpoint exporter keeps failing ({{ $labels.instance }})",
+            "Task {{ $labels.task }} of {{ $labels.instance }} failed about {{ $value | humanize }} time(s) "
+            "in the last hour and was restarted each time: until it recovers, what it produces (probe "
+            "results, a reference list, the page edition) is the last good one and ages. The exporter's "
+            "log has the traceback, once per distinct failure.",
+        )
+        return [down, stalled, slow, errors, restarts]
 
 
 def every_edition() -> Catalogue:

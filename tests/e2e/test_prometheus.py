@@ -41,6 +41,7 @@ NOT_PRODUCED = {
     "IntuneEndpointExporterStalled": "needs 5 missed cycles",
     "IntuneEndpointExporterSlowCycles": "needs a cycle longer than the 60 s interval",
     "IntuneEndpointProbeErrors": "needs a bug in a probe",
+    "IntuneEndpointExporterTaskRestarts": "needs a bug in a background task",
 }
 # Dashboard queries the scenario cannot produce: a counter growing during the test (a failed reference is
 # retried after 5 min), and probe errors (a bug). They still must parse.
