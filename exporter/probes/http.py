@@ -9,6 +9,7 @@ HTTP goes to the proxy as an absolute-form request (many proxies refuse CONNECT 
 from __future__ import annotations
 
 import ipaddress
+import time
 
 import anyio
 from anyio.abc import ByteStream
@@ -45,38 +46,51 @@ async def request(
 ) -> ProbeOutcome:
     """GET `settings.http_path` for the target's host on an open stream (TCP for "http", TLS for "https")."""
     headers = _headers(target, scheme, settings, byte_range)
+    started = time.perf_counter()
     try:
         response = await http11.get(stream, settings.http_path, headers, settings.timeouts[Phase.HTTP])
-    except ProbeFailed as failure:
-        return ProbeOutcome.failure(failure.reason, failure.detail)
+    except ProbeFailed as failure:  # timed too: a server that never answers costs the whole timeout
+        return ProbeOutcome.failure(failure.reason, failure.detail, _since(Phase.HTTP, started))
     return _answered(response, byte_range)
 
 
 async def _through_proxy(
     target: ProbeTarget, settings: ProbeSettings, route: ProxyRoute, byte_range: bool
 ) -> ProbeOutcome:
+    # The connection to the proxy is the connect phase; every phase that started is timed, failed or not.
     timeout = settings.timeouts[Phase.CONNECT]
+    started = time.perf_counter()
     try:
         with anyio.fail_after(timeout):
             stream = await connect_proxy(route)
     except TimeoutError:  # our deadline: the kernel's ETIMEDOUT is a ProbeFailed already
         why = f"no connection within {timeout:g}s"
-        return ProbeOutcome.failure(Reason.PROXY_ERROR, f"proxy {route.display} unreachable: {why}")
+        detail = f"proxy {route.display} unreachable: {why}"
+        return ProbeOutcome.failure(Reason.PROXY_ERROR, detail, _since(Phase.CONNECT, started))
     except ProbeFailed as failure:
-        return ProbeOutcome.failure(failure.reason, failure.detail)
+        return ProbeOutcome.failure(failure.reason, failure.detail, _since(Phase.CONNECT, started))
+    connected = ProbeOutcome(ok=True, phases=_since(Phase.CONNECT, started))
     headers = _headers(target, "http", settings, byte_range)
     headers += list(authorization(route).items())
     url = request_url("http", target.address, settings.dial_port(target.port), settings.http_path)
+    started = time.perf_counter()
     try:
         response = await http11.get(stream, url, headers, settings.timeouts[Phase.HTTP])
     except ProbeFailed as failure:
-        return ProbeOutcome.failure(failure.reason, failure.detail)
+        failed = ProbeOutcome.failure(failure.reason, failure.detail, _since(Phase.HTTP, started))
+        return connected.then(failed)
     finally:
         await anyio.aclose_forcefully(stream)
     proxy_failure = _proxy_answer(response, route)
     if proxy_failure is not None:
-        return ProbeOutcome.failure(proxy_failure.reason, proxy_failure.detail)
-    return _answered(response, byte_range)
+        answered = {Phase.HTTP: response.seconds}
+        return connected.then(ProbeOutcome.failure(proxy_failure.reason, proxy_failure.detail, answered))
+    return connected.then(_answered(response, byte_range))
+
+
+def _since(phase: Phase, started: float) -> dict[Phase, float]:
+    """`phase` timed from `started` (a `time.perf_counter()` reading) to now."""
+    return {phase: time.perf_counter() - started}
 
 
 def _headers(

@@ -142,6 +142,12 @@ async def probe(target: ProbeTarget, settings: ProbeSettings) -> ProbeOutcome:
         return ProbeOutcome.failure(Reason.CONNECT_ERROR, f"{where}: not an IP address")
 
     timeout = settings.timeouts[Phase.NTP]
+    started = time.perf_counter()
+
+    def failed(reason: Reason, detail: str) -> ProbeOutcome:
+        # The exchange that failed is timed too: a silent server costs the whole timeout.
+        return ProbeOutcome.failure(reason, f"{where}: {detail}", {Phase.NTP: time.perf_counter() - started})
+
     try:
         with socket.socket(family, socket.SOCK_DGRAM) as sock, anyio.fail_after(timeout):
             sock.setblocking(False)
@@ -152,17 +158,17 @@ async def probe(target: ProbeTarget, settings: ProbeSettings) -> ProbeOutcome:
             data = await _receive(sock)
             t4 = time.time()
     except TimeoutError:
-        return ProbeOutcome.failure(Reason.NTP_TIMEOUT, f"{where}: no reply within {timeout:g}s")
+        return failed(Reason.NTP_TIMEOUT, f"no reply within {timeout:g}s")
     except (ConnectionRefusedError, ConnectionResetError) as exc:
-        return ProbeOutcome.failure(Reason.CONNECT_REFUSED, f"{where}: {exc.strerror or exc}")
+        return failed(Reason.CONNECT_REFUSED, f"{exc.strerror or exc}")
     except OSError as exc:
         reason = Reason.CONNECT_UNREACHABLE if exc.errno in _UNREACHABLE_ERRNOS else Reason.CONNECT_ERROR
-        return ProbeOutcome.failure(reason, f"{where}: {exc.strerror or exc}")
+        return failed(reason, f"{exc.strerror or exc}")
 
     try:
         reply = decode_reply(data, transmit)
     except BadResponse as exc:
-        return ProbeOutcome.failure(Reason.NTP_BAD_RESPONSE, f"{where}: {exc}")
+        return failed(Reason.NTP_BAD_RESPONSE, str(exc))
 
     t2, t3 = from_ntp_timestamp(reply.receive), from_ntp_timestamp(reply.transmit)
     offset, delay = offset_and_delay(t1, t2, t3, t4)

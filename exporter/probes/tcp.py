@@ -27,7 +27,8 @@ async def open_tcp(target: ProbeTarget, settings: ProbeSettings) -> tuple[ProbeO
             target.address, settings.dial_port(target.port), settings.timeouts[Phase.CONNECT], settings.proxy
         )
     except ProbeFailed as failure:
-        return ProbeOutcome.failure(failure.reason, failure.detail), None
+        phases = {Phase.CONNECT: time.perf_counter() - started}  # timed too: a blackhole costs the timeout
+        return ProbeOutcome.failure(failure.reason, failure.detail, phases), None
     return ProbeOutcome(ok=True, phases={Phase.CONNECT: time.perf_counter() - started}), stream
 
 

@@ -28,7 +28,7 @@ from exporter.probes.tcp import connect
 
 
 async def probe(target: ProbeTarget, settings: ProbeSettings) -> ProbeOutcome:
-    """Handshake with the target's address as if it were its host. `phases` holds the steps that completed."""
+    """Handshake with the target's address as if it were its host. `phases` holds the steps that started."""
     return await closing(await open_tls(target, settings))
 
 
@@ -124,19 +124,23 @@ async def _tls_stream(
     context: ssl.SSLContext,
     phases: dict[Phase, float],
 ) -> TLSStream:
-    """Connect and handshake; `phases` gets the steps that completed. The caller closes the stream."""
+    """Connect and handshake; `phases` gets the steps that started, the one that failed included (a tarpit
+    costs the whole timeout). The caller closes the stream."""
     started = time.perf_counter()
-    stream = await connect(
-        address, settings.dial_port(port), settings.timeouts[Phase.CONNECT], settings.proxy
-    )
-    phases[Phase.CONNECT] = time.perf_counter() - started
     try:
-        started = time.perf_counter()
+        stream = await connect(
+            address, settings.dial_port(port), settings.timeouts[Phase.CONNECT], settings.proxy
+        )
+    finally:
+        phases[Phase.CONNECT] = time.perf_counter() - started
+    started = time.perf_counter()
+    try:
         tls_stream = await handshake(stream, host, context, settings.timeouts[Phase.TLS])
-        phases[Phase.TLS] = time.perf_counter() - started
     except BaseException:
         await anyio.aclose_forcefully(stream)
         raise
+    finally:
+        phases[Phase.TLS] = time.perf_counter() - started
     return tls_stream
 
 

@@ -64,7 +64,7 @@ async def test_untrusted_issuer_still_names_the_issuer(loopback_lab: LoopbackLab
     assert not outcome.ok
     assert outcome.reason is Reason.TLS_UNTRUSTED
     assert outcome.detail == "certificate verify failed: unable to get local issuer certificate"
-    assert set(outcome.phases) == {Phase.CONNECT}
+    assert set(outcome.phases) == {Phase.CONNECT, Phase.TLS}
     assert outcome.certificate == _expected(loopback_lab, loopback_lab.UNTRUSTED, verified=False)
     assert outcome.certificate.issuer_cn == "Contoso TLS Inspection CA"
 
@@ -129,7 +129,7 @@ async def test_silent_server_times_out_in_the_handshake(loopback_lab: LoopbackLa
 
     assert outcome.reason is Reason.TLS_TIMEOUT
     assert outcome.detail == "no TLS handshake within 0.5s"
-    assert set(outcome.phases) == {Phase.CONNECT}
+    assert set(outcome.phases) == {Phase.CONNECT, Phase.TLS}
     assert outcome.certificate is None
 
 
@@ -142,7 +142,7 @@ async def test_connect_failures_have_the_tcp_reasons(
     outcome = await tls.probe(ProbeTarget(HOST, address, 443), loopback_lab.probe_settings(timeout=0.5))
 
     assert outcome.reason is reason
-    assert outcome.phases == {}
+    assert set(outcome.phases) == {Phase.CONNECT}
 
 
 async def test_plain_http_server_fails_the_handshake(loopback_lab: LoopbackLab) -> None:
