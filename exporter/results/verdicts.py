@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from enum import StrEnum
 
 from exporter.catalogue import EndpointSet
 from exporter.plan.targets import Target, TargetPlan
+from exporter.probes.outcome import Certificate
 from exporter.results.store import TargetResult
 
 
@@ -70,8 +72,8 @@ def impact_of(endpoint_set: EndpointSet) -> str:
     return endpoint_set.impact or f"What needs {endpoint_set.name!r} fails: its endpoints are unreachable."
 
 
-def failure_record(result: TargetResult) -> dict[str, str | int]:
-    """A failing target as `check --format json` and `/api/status` both show it."""
+def failure_record(result: TargetResult) -> dict[str, str | int | bool | None]:
+    """A failing target as `check --format json` and `/api/status` both show it (docs/status.md)."""
     target, outcome = result.target, result.outcome
     return {
         "host": target.host,
@@ -82,16 +84,64 @@ def failure_record(result: TargetResult) -> dict[str, str | int]:
         "reason": outcome.reason.value if outcome.reason is not None else "",
         "detail": outcome.detail,
         "address": result.address,
+        "family": address_family(result.address),
+        "intercepted": outcome.intercepted,
+        "issuer": issuer_name(outcome.certificate),
+        "product": inspection_product(outcome.certificate),
     }
 
 
+def address_family(address: str) -> str:
+    """'ipv4' or 'ipv6' for the address dialled; '' when there is none (resolution failed) or it is a name
+    (a proxy resolved it)."""
+    try:
+        return f"ipv{ipaddress.ip_address(address).version}"
+    except ValueError:
+        return ""
+
+
+def issuer_name(certificate: Certificate | None) -> str:
+    """Who issued the certificate presented: its CN, else its O, else the whole issuer DN; '' without one."""
+    if certificate is None:
+        return ""
+    name = certificate.issuer_cn or certificate.issuer_org or str(getattr(certificate, "issuer_dn", ""))
+    return " ".join(name.split())  # remote text: one line, no runs of blanks
+
+
+def inspection_product(certificate: Certificate | None) -> str:
+    """The TLS-inspection product the issuer identifies; '' when unknown or without a certificate."""
+    return str(getattr(certificate, "product", "")) if certificate is not None else ""
+
+
 def failure_line(result: TargetResult) -> str:
-    """'host:port/protocol reason (detail)', plus the path when the target was probed through a proxy."""
+    """'host:port/protocol reason (issued by ISSUER, PRODUCT; intercepted) ADDRESS (detail)': the evidence in
+    the first parentheses when a certificate was seen, the address dialled when it is not the host itself,
+    then the path when the target was probed through a proxy, and the detail."""
     target, outcome = result.target, result.outcome
     line = f"{target.host}:{target.port}/{target.protocol} {outcome.reason}"
+    evidence = _evidence(result)
+    if evidence:
+        line += f" ({evidence})"
+    if result.address and result.address != target.host:
+        line += f" {result.address}"
     if target.via:
         line += f" [{target.path} via {target.via}]"
     return f"{line} ({outcome.detail})" if outcome.detail else line
+
+
+def _evidence(result: TargetResult) -> str:
+    """'issued by Zscaler Root CA, Zscaler; intercepted' (issuer, product, judgement: each when known); ''
+    when the probe saw no certificate."""
+    certificate, intercepted = result.outcome.certificate, result.outcome.intercepted
+    parts = []
+    issuer, product = issuer_name(certificate), inspection_product(certificate)
+    if issuer:
+        parts.append(f"issued by {issuer}, {product}" if product else f"issued by {issuer}")
+    elif product:
+        parts.append(product)
+    if intercepted is not None:
+        parts.append("intercepted" if intercepted else "not intercepted")
+    return "; ".join(parts)
 
 
 def failed_required(set_reports: list[SetReport]) -> bool:

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -19,16 +20,23 @@ import pytest
 from exporter.cli import main
 from exporter.commands.check_text import use_colour
 from exporter.commands.progress import Progress
-from exporter.plan.targets import Target
-from exporter.probes.outcome import ProbeOutcome, Reason
+from exporter.plan.targets import NetworkPath, Target
+from exporter.probes.outcome import Certificate, ProbeOutcome, Reason
 from exporter.probes.prober import Protocol
 from exporter.results.store import ResultStore, TargetResult
-from exporter.results.verdicts import Verdict
-from tests.support.e2e_lab import BLACKHOLE_HOST, NXDOMAIN_HOST, REFUSED_HOST, arrange, write_config
+from exporter.results.verdicts import Verdict, failure_line, failure_record
+from tests.support.e2e_lab import (
+    BLACKHOLE_HOST,
+    NXDOMAIN_HOST,
+    REFUSED_HOST,
+    UNTRUSTED_HOST,
+    arrange,
+    write_config,
+)
 from tests.support.paths import ROOT
 from tests.support.simulators.dns_server import DNSServer
 from tests.support.simulators.ntp_server import NTPServer
-from tests.support.simulators.tls_servers import REFUSED, SILENT, LoopbackLab
+from tests.support.simulators.tls_servers import REFUSED, SILENT, UNTRUSTED, LoopbackLab
 
 PLAIN_PROGRESS = re.compile(r"probed (\d+)/(\d+) targets \((\d+)%\), (\d+) failing, \d+\.\ds")
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
@@ -172,9 +180,26 @@ def test_json_summary(lab_config: Path, capsys: pytest.CaptureFixture[str]) -> N
         "reason": "connect_refused",
         "detail": refused["failures"][0]["detail"],
         "address": REFUSED,
+        "family": "ipv4",
+        "intercepted": None,
+        "issuer": "",
+        "product": "",
     }
     nxdomain = sets["97"]["failures"][0]
     assert (nxdomain["host"], nxdomain["reason"], nxdomain["address"]) == (NXDOMAIN_HOST, "dns_nxdomain", "")
+    assert (nxdomain["family"], nxdomain["intercepted"], nxdomain["issuer"]) == ("", None, "")
+    inspected = sets["173"]["failures"][0]
+    assert {key: inspected[key] for key in ("host", "reason", "address", "family")} == {
+        "host": UNTRUSTED_HOST,
+        "reason": "tls_untrusted",
+        "address": UNTRUSTED,
+        "family": "ipv4",
+    }
+    assert (inspected["intercepted"], inspected["issuer"], inspected["product"]) == (
+        True,
+        "Contoso TLS Inspection CA",
+        "",
+    )
     assert sets["163"]["verdict"] == Verdict.OK and sets["163"]["failures"] == []
     assert sets["defender"]["unprobed"] == ["*.dm.microsoft.com"]
     totals = document["totals"]
@@ -316,3 +341,99 @@ def test_interrupt_exits_130_and_wipes_the_line(
     assert time.monotonic() - started < 30
     assert terminal.split("\r")[-2].strip() == "" and terminal.endswith("\r")
     assert stdout == ""
+
+
+def test_text_summary_shows_the_evidence_of_each_failure(
+    lab_config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The lab's UNTRUSTED address presents a leaf from "Contoso TLS Inspection CA": an inspecting proxy.
+    assert main(["check", "--config", str(lab_config), "--set", "173", "--set", "190", "--set", "97"]) == 1
+    lines = [line.strip() for line in capsys.readouterr().out.splitlines()]
+    assert lines[2].startswith(f"- {NXDOMAIN_HOST}:443/https dns_nxdomain (")  # no address, no certificate
+    assert lines[5:7] == [
+        f"- {REFUSED_HOST}:80/http connect_refused {REFUSED} (Connection refused)",
+        f"- {REFUSED_HOST}:443/https connect_refused {REFUSED} (Connection refused)",
+    ]
+    assert lines[9] == (
+        f"- {UNTRUSTED_HOST}:443/https tls_untrusted (issued by Contoso TLS Inspection CA; intercepted) "
+        f"{UNTRUSTED} (certificate verify failed: unable to get local issuer certificate)"
+    )
+
+
+@dataclass(frozen=True)
+class _Evidence(Certificate):
+    """A certificate with the fields issue 16 adds to exporter.probes.outcome.Certificate."""
+
+    issuer_dn: str = ""
+    product: str = ""
+
+
+@pytest.mark.parametrize(
+    ("issuer", "product", "intercepted", "address", "line", "fields"),
+    [
+        (
+            ("Zscaler Root CA", "Zscaler Inc.", ""),
+            "Zscaler",
+            True,
+            "20.1.2.3",
+            "(issued by Zscaler Root CA, Zscaler; intercepted) 20.1.2.3 (x)",
+            {"family": "ipv4", "intercepted": True, "issuer": "Zscaler Root CA", "product": "Zscaler"},
+        ),
+        (
+            ("", "Branch\nFirewall  Ltd", "O=Branch Firewall Ltd"),
+            "",
+            False,
+            "2001:db8::1",
+            "(issued by Branch Firewall Ltd; not intercepted) 2001:db8::1 (x)",
+            {"family": "ipv6", "intercepted": False, "issuer": "Branch Firewall Ltd", "product": ""},
+        ),
+        (
+            ("", "", "C=DE,L=Berlin"),
+            "",
+            None,
+            "",
+            "(issued by C=DE,L=Berlin) (x)",
+            {"family": "", "intercepted": None, "issuer": "C=DE,L=Berlin", "product": ""},
+        ),
+        (
+            ("", "", ""),  # nothing names the issuer: never an empty "issued by "
+            "",
+            None,
+            "10.0.0.1",
+            "10.0.0.1 (x)",
+            {"family": "ipv4", "intercepted": None, "issuer": "", "product": ""},
+        ),
+    ],
+    ids=["cn-and-product", "org-ipv6", "dn-only", "unnamed"],
+)
+def test_failure_line_and_record_carry_the_evidence(
+    issuer: tuple[str, str, str],
+    product: str,
+    intercepted: bool | None,
+    address: str,
+    line: str,
+    fields: dict[str, object],
+) -> None:
+    cn, org, dn = issuer
+    certificate = _Evidence("h.example.com", cn, org, 0.0, False, True, issuer_dn=dn, product=product)
+    outcome = ProbeOutcome(
+        ok=False, reason=Reason.TLS_UNTRUSTED, detail="x", certificate=certificate, intercepted=intercepted
+    )
+    failed = TargetResult(Target("h.example.com", 443, Protocol.HTTPS), outcome, address, 0.0)
+
+    assert failure_line(failed) == f"h.example.com:443/https tls_untrusted {line}"
+    record = failure_record(failed)
+    assert {key: record[key] for key in fields} == fields
+    assert record["address"] == address
+
+
+def test_failure_line_names_no_address_for_a_proxied_name() -> None:
+    target = Target("h.example.com", 80, Protocol.HTTP, NetworkPath.PROXY, "proxy.example:3128")
+    refused = ProbeOutcome.failure(Reason.PROXY_REFUSED, "proxy proxy.example:3128 answered 403 Forbidden")
+    failed = TargetResult(target, refused, "h.example.com", 0.0)
+
+    assert failure_line(failed) == (
+        "h.example.com:80/http proxy_refused [proxy via proxy.example:3128] "
+        "(proxy proxy.example:3128 answered 403 Forbidden)"
+    )
+    assert failure_record(failed)["family"] == ""

@@ -138,11 +138,16 @@ def test_json_document_shape(status: Status) -> None:
         "reason": "tls_untrusted",
         "detail": HOSTILE,
         "address": "10.0.0.1",
+        "family": "ipv4",
+        "intercepted": True,
+        "issuer": "Contoso Inspection CA",
+        "product": "",
         "tls_issuer": {"cn": "Contoso Inspection CA", "org": "Contoso", "intercepted": True},
         "probed_at": "2027-01-15T07:59:30Z",
     }
-    assert document["sets"][1]["failing"][0]["address"] == ""
-    assert document["sets"][1]["failing"][0]["tls_issuer"] is None
+    unresolved = document["sets"][1]["failing"][0]
+    assert (unresolved["address"], unresolved["family"]) == ("", "")
+    assert (unresolved["tls_issuer"], unresolved["intercepted"], unresolved["issuer"]) == (None, None, "")
 
 
 def field_paths(value: Any, prefix: str = "") -> set[str]:
