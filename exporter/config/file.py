@@ -10,6 +10,7 @@ import datetime
 import ipaddress
 import os
 import re
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -46,10 +47,25 @@ def _ip_address(value: str) -> str:
         raise ValueError("not an IP address") from None
 
 
+class AddressFamily(StrEnum):
+    IPV4 = "ipv4"
+    IPV6 = "ipv6"
+
+    @property
+    def version(self) -> int:
+        return 4 if self is AddressFamily.IPV4 else 6
+
+
 class DnsSettings(Section):
     nameservers: tuple[Annotated[str, AfterValidator(_ip_address)], ...] = ()
     """Empty: the system resolver configuration (/etc/resolv.conf)."""
     port: int = Field(default=53, ge=1, le=65535)
+    families: tuple[AddressFamily, ...] = Field(
+        default=(AddressFamily.IPV4, AddressFamily.IPV6), min_length=1
+    )
+    """Address families resolved (A, AAAA) and probed; networks without IPv6 set [ipv4]."""
+    max_addresses_per_family: int = Field(default=4, ge=1, le=64)
+    """Addresses probed per family, the first ones in the resolver's order."""
 
 
 class TlsSettings(Section):

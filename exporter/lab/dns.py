@@ -13,9 +13,12 @@ below example.com. Per name, the first rule that matches wins:
     nxdomain    NXDOMAIN
     no_answer   NOERROR with an empty answer section
     records     the addresses of the asked family (A: IPv4, AAAA: IPv6); NOERROR empty if none
+    cnames      an alias: a CNAME to the target name, then the target's own answer by these rules (chains
+                followed up to 8 links), as a recursive resolver answers
     default_address, when set, for every other name; otherwise NXDOMAIN
 
-With `tcp=False` only UDP is served, so a TCP fallback (after TC) is refused.
+With `tcp=False` only UDP is served, so a TCP fallback (after TC) is refused. With `shuffle=False` the
+addresses of a name are sent in the order of `records` (by default, as real servers, in a random order).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from types import TracebackType
 import dns.exception
 import dns.flags
 import dns.message
+import dns.name
 import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
@@ -117,6 +121,10 @@ class DNSServer:
         self.wrong_id: set[str] = set()
         self.truncated: set[str] = set()
         self.refused: set[str] = set()
+        self.cnames: dict[str, str] = {}
+        """Alias -> target name: answered with a CNAME, then the target's answer."""
+        self.shuffle = True
+        """Records in a random order on the wire (False: the order of `records`)."""
         self.tcp = tcp
         self.queries: Counter[str] = Counter()
         """Questions received per normalised name, dropped ones included."""
@@ -151,13 +159,22 @@ class DNSServer:
         if _matches(name, self.wrong_id) is not None:
             response.id = (query.id + 1) % 65536
         self._fill(response, question, name)
-        return response.to_wire()
+        return response.to_wire(want_shuffle=self.shuffle)
 
     def _fill(self, response: dns.message.Message, question: dns.rrset.RRset, name: str) -> None:
         """The TC flag (over UDP), rcode or answer of the first rule that covers `name`."""
         if _matches(name, self.truncated) is not None:
             response.flags |= dns.flags.TC
             return
+        owner = question.name
+        for _ in range(8):
+            alias = _matches(name, set(self.cnames)) if question.rdtype != dns.rdatatype.CNAME else None
+            if alias is None:
+                break
+            target = dns.name.from_text(self.cnames[alias])
+            cname = dns.rdatatype.CNAME
+            response.answer.append(dns.rrset.from_text_list(owner, TTL, "IN", cname, [target.to_text()]))
+            owner, name = target, normalise(target.to_text())
         rules = (
             (self.servfail, dns.rcode.SERVFAIL),
             (self.refused, dns.rcode.REFUSED),
@@ -172,7 +189,7 @@ class DNSServer:
         if addresses is None:
             response.set_rcode(dns.rcode.NXDOMAIN)
         else:
-            self._add_answer(response, question, addresses)
+            self._add_answer(response, question, addresses, owner)
 
     def _addresses(self, name: str) -> list[str] | None:
         pattern = _matches(name, self.records)
@@ -183,12 +200,19 @@ class DNSServer:
         return None
 
     @staticmethod
-    def _add_answer(response: dns.message.Message, question: dns.rrset.RRset, addresses: list[str]) -> None:
+    def _add_answer(
+        response: dns.message.Message,
+        question: dns.rrset.RRset,
+        addresses: list[str],
+        owner: dns.name.Name | None = None,
+    ) -> None:
         versions = {dns.rdatatype.A: 4, dns.rdatatype.AAAA: 6}
         version = versions.get(question.rdtype)
         matching = [a for a in addresses if ipaddress.ip_address(a).version == version]
         if matching:
-            rrset = dns.rrset.from_text_list(question.name, TTL, dns.rdataclass.IN, question.rdtype, matching)
+            rrset = dns.rrset.from_text_list(
+                owner or question.name, TTL, dns.rdataclass.IN, question.rdtype, matching
+            )
             response.answer.append(rrset)
 
     def start(self) -> DNSServer:

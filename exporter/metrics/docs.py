@@ -165,8 +165,10 @@ FETCH_FAILURES: Mapping[FetchFailure, str] = {
 PROTOCOLS = """\
 ## What each protocol does
 
-* DNS: one lookup per host per cycle (A, then AAAA only if there is no A record), shared by every target of that
-  host. The first IPv4 address (else IPv6) is dialled.
+* DNS: one lookup per host per cycle (A and AAAA, `dns.families`), shared by every target of that host. Each
+  target is probed on every address (at most `dns.max_addresses_per_family` per family, in the resolver's
+  order, IPv4 first) and reported as a client falling back across them would fare: up through the first
+  address that works, else the first address's failure, the failing addresses named in the detail.
 * `tcp`: TCP connect, then close.
 * `tls`: TCP connect and a TLS handshake with SNI, verifying the chain and host name. When verification fails,
   a second, unverified handshake fetches the certificate so the issuer is still exported.

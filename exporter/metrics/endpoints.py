@@ -16,28 +16,44 @@ from exporter.catalogue import Catalogue
 from exporter.metrics import table
 from exporter.metrics.exposition import Family, RenderedFamily, Row, RowCache, bounded
 from exporter.plan.targets import Membership, PlanHolder, Target, TargetPlan
-from exporter.probes.outcome import Phase
+from exporter.probes.outcome import Phase, Reason
 from exporter.results.store import ResultStore, TargetResult
 
 _UP = Family(table.ENDPOINT_UP)
 _DURATION = Family(table.ENDPOINT_PROBE_DURATION)
 _REASON = Family(table.ENDPOINT_FAILURE_REASON)
 _TAKEN = Family(table.ENDPOINT_PROBE_TIMESTAMP)
+_FAMILY_UP = Family(table.ENDPOINT_FAMILY_UP)
+_ADDRESSES = Family(table.ENDPOINT_ADDRESSES)
 _ISSUER = Family(table.ENDPOINT_TLS_ISSUER_INFO)
 _NOT_AFTER = Family(table.ENDPOINT_TLS_CERT_NOT_AFTER)
 _VERIFIED = Family(table.ENDPOINT_TLS_VERIFIED)
 _STATUS = Family(table.ENDPOINT_HTTP_STATUS_CODE)
 _FROM_REFERENCE = Family(table.ENDPOINT_DRIFT_TARGET_INFO)
 _ENDPOINT_FAMILIES = (
-    *(_UP, _DURATION, _REASON, _TAKEN, _ISSUER, _NOT_AFTER, _VERIFIED, _STATUS),
+    *(_UP, _DURATION, _REASON, _TAKEN, _FAMILY_UP, _ADDRESSES, _ISSUER, _NOT_AFTER, _VERIFIED, _STATUS),
     _FROM_REFERENCE,  # after intune_ntp_offset_seconds, which is not per endpoint
 )
+
+
+def family_counts(result: TargetResult) -> dict[str, tuple[int, int]]:
+    """Per family with addresses or a failed lookup: (reachable, unreachable) addresses. A family the name
+    has no records of is left out."""
+    counts: dict[str, tuple[int, int]] = {}
+    for answer in result.families:
+        if answer.addresses or answer.reason not in (None, Reason.DNS_NO_ANSWER):
+            counts[answer.family] = (0, 0)
+    for probe in result.per_address:
+        ok, failed = counts.get(probe.family, (0, 0))
+        counts[probe.family] = (ok + 1, failed) if probe.ok else (ok, failed + 1)
+    return counts
 
 
 def _endpoint_row(target: Target, members: list[Membership], result: TargetResult) -> Row:
     outcome = result.outcome
     certificate = outcome.certificate
     row: Row = {family.name: [] for family in _ENDPOINT_FAMILIES}
+    by_family = sorted(family_counts(result).items())
     for member in members:
         labels = [member.set_id, target.host, str(target.port), target.protocol.value, target.path.value]
         if member.origin:
@@ -49,6 +65,10 @@ def _endpoint_row(target: Target, members: list[Membership], result: TargetResul
         )
         if outcome.reason is not None:
             row[_REASON.name].append(([*labels, outcome.reason.value], 1.0))
+        for family, (reachable, unreachable) in by_family:
+            row[_FAMILY_UP.name].append(([*labels, family], 1.0 if reachable else 0.0))
+            row[_ADDRESSES.name].append(([*labels, family, "reachable"], float(reachable)))
+            row[_ADDRESSES.name].append(([*labels, family, "unreachable"], float(unreachable)))
         short = [*labels[:3], target.path.value]
         if certificate is not None:
             names = (certificate.issuer_cn, certificate.issuer_org, certificate.subject_cn)

@@ -127,6 +127,25 @@ ENDPOINT_PROBE_TIMESTAMP = MetricSpec(
     "Unix time the latest probe of the endpoint finished.",
     ENDPOINT_LABELS,
 )
+ENDPOINT_FAMILY_UP = MetricSpec(
+    "intune_endpoint_family_up",
+    GAUGE,
+    "Per address family of a directly probed endpoint: 1 if some address of the family passed the probe, "
+    "else 0.",
+    (*ENDPOINT_LABELS, "family"),
+    "`family` is `ipv4` or `ipv6`. 0 also when that family's lookup failed (e.g. an AAAA timeout) while the "
+    "other answered; absent for a family the name has no records of, for families left out by "
+    "`dns.families`, and for proxied paths.",
+)
+ENDPOINT_ADDRESSES = MetricSpec(
+    "intune_endpoint_addresses",
+    GAUGE,
+    "Per address family of a directly probed endpoint: how many of its resolved addresses passed the probe "
+    "(state reachable) and failed it (state unreachable).",
+    (*ENDPOINT_LABELS, "family", "state"),
+    "At most `dns.max_addresses_per_family` addresses are probed per family. The failing addresses are named "
+    "in the probe's detail (log, `check`, `/api/status`), never in a label.",
+)
 ENDPOINT_TLS_ISSUER_INFO = MetricSpec(
     "intune_endpoint_tls_issuer_info",
     GAUGE,
@@ -365,6 +384,8 @@ METRICS: tuple[MetricSpec, ...] = (
     ENDPOINT_PROBE_DURATION,
     ENDPOINT_FAILURE_REASON,
     ENDPOINT_PROBE_TIMESTAMP,
+    ENDPOINT_FAMILY_UP,
+    ENDPOINT_ADDRESSES,
     ENDPOINT_TLS_ISSUER_INFO,
     ENDPOINT_TLS_CERT_NOT_AFTER,
     ENDPOINT_TLS_VERIFIED,

@@ -103,6 +103,8 @@ def probe_settings(loaded: LoadedConfig) -> ProbeSettings:
         trust=trust_context(config, source),
         resolver=resolver(config, source),
         port_remap=dict(config.port_remap),
+        address_families=tuple(dict.fromkeys(family.version for family in config.dns.families)),
+        max_addresses_per_family=config.dns.max_addresses_per_family,
         http_path=config.http_path,
         range_path=config.range_path or config.http_path,
         routes=routes,

@@ -35,6 +35,10 @@ class ProbeSettings:
     """Verifying client context: public roots (certifi) unless the configuration names a CA bundle."""
     resolver: dns.asyncresolver.Resolver
     port_remap: dict[int, int] = field(default_factory=dict)
+    address_families: tuple[int, ...] = (4, 6)
+    """IP versions resolved and probed (`dns.families`): 4 asks A, 6 asks AAAA."""
+    max_addresses_per_family: int = 4
+    """Addresses kept per family from an answer, in resolver order (`dns.max_addresses_per_family`)."""
     """Catalogue port -> port actually dialled. For labs and tests; labels keep the catalogue port."""
     http_path: str = "/"
     user_agent: str = "intune-endpoint-exporter"

@@ -8,17 +8,38 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from exporter.plan.targets import Target
-from exporter.probes.outcome import ProbeOutcome
+from exporter.probes.dns import FamilyAnswer
+from exporter.probes.outcome import ProbeOutcome, Reason
+
+
+@dataclass(frozen=True)
+class AddressOutcome:
+    """The probe of one resolved address of a target."""
+
+    address: str
+    family: str
+    """'ipv4' or 'ipv6'."""
+    ok: bool
+    reason: Reason | None = None
+    detail: str = ""
 
 
 @dataclass(frozen=True)
 class TargetResult:
     target: Target
     outcome: ProbeOutcome
+    """The outcome a client gets: of the first address that works in resolver order, else of the first."""
     address: str
-    """The resolved address that was dialled ('' when resolution failed)."""
+    """The address of the reported outcome ('' when resolution failed or a proxy resolved the name)."""
     finished_at: float
     """Unix time the probe finished."""
+    per_address: tuple[AddressOutcome, ...] = ()
+    """Every address probed, in the order a client tries them (bounded per family)."""
+    families: tuple[FamilyAnswer, ...] = ()
+    """Each family's DNS answer of the lookup (empty for proxied targets)."""
+
+    def failing_addresses(self) -> tuple[AddressOutcome, ...]:
+        return tuple(probe for probe in self.per_address if not probe.ok)
 
 
 @dataclass

@@ -3,6 +3,11 @@
 The scheduler only schedules: what a target's probe does is its protocol's prober
 (`exporter.probes.registry`). Results land in a `ResultStore` as each target finishes; scrapes read the
 store and never wait for probes.
+
+A direct target is probed on every address its host resolves to (IPv4 and IPv6, bounded per family by the
+lookup), each probe under the concurrency limit. Its verdict is what a client falling back across the
+addresses gets (`client_view`): the outcome of the first address that works in resolver order, else the
+first address's failure, with the failing addresses named in the detail.
 """
 
 from __future__ import annotations
@@ -11,18 +16,19 @@ import ipaddress
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 import anyio
 
+from exporter.catalogue import Flag
 from exporter.plan.targets import NetworkPath, PlanHolder, Target, TargetPlan
 from exporter.probes import registry
-from exporter.probes.dns import resolve
+from exporter.probes.dns import Resolution, family_of, lookup
 from exporter.probes.outcome import ProbeOutcome, Reason
 from exporter.probes.prober import ProbeTarget
 from exporter.probes.settings import ProbeSettings
-from exporter.results.store import ResultStore, TargetResult
+from exporter.results.store import AddressOutcome, ResultStore, TargetResult
 from exporter.scheduler.published_ranges import PublishedRanges
 
 log = logging.getLogger(__name__)
@@ -32,9 +38,32 @@ PLAN_CHECK_SECONDS = 1.0
 
 
 def pick_address(addresses: tuple[str, ...]) -> str:
-    """IPv4 first: corporate egress paths are IPv4 far more often than not."""
-    ordered = sorted(addresses, key=lambda a: (ipaddress.ip_address(a).version, a))
-    return ordered[0]
+    """The lowest address, IPv4 first, compared as numbers ("10.0.0.9" before "10.0.0.10"). The cycle probes
+    every address (`client_view`); this is for callers that want one."""
+    return str(min((ipaddress.ip_address(a) for a in addresses), key=lambda ip: (ip.version, int(ip))))
+
+
+def client_view(
+    lookup_outcome: ProbeOutcome, addresses: Sequence[str], outcomes: Sequence[ProbeOutcome]
+) -> tuple[ProbeOutcome, str, tuple[AddressOutcome, ...]]:
+    """The outcome a client trying `addresses` in order gets, the address it ends on, and every address's.
+
+    Up through the first address that works; when none does, the first address's failure. Either way the
+    detail names the failing addresses when there are any besides the one reported."""
+    per_address = tuple(
+        AddressOutcome(address, family_of(address), outcome.ok, outcome.reason, outcome.detail)
+        for address, outcome in zip(addresses, outcomes, strict=True)
+    )
+    chosen = next((i for i, outcome in enumerate(outcomes) if outcome.ok), 0)
+    reported = lookup_outcome.then(outcomes[chosen])
+    failing = [probe for probe in per_address if not probe.ok]
+    named = ", ".join(f"{probe.address} ({probe.reason})" for probe in failing)
+    if reported.ok and failing:
+        reported = replace(reported, detail=f"up through {addresses[chosen]}; failing: {named}")
+    elif not reported.ok and len(addresses) > 1:
+        detail = f"{addresses[chosen]}: {reported.detail}; all {len(addresses)} addresses failed: {named}"
+        reported = replace(reported, detail=detail)
+    return reported, addresses[chosen], per_address
 
 
 def _record(store: ResultStore, result: TargetResult) -> None:
@@ -48,6 +77,27 @@ def _record(store: ResultStore, result: TargetResult) -> None:
         log.info("%s up again", name)
 
 
+async def _probe_each(
+    target: Target,
+    flags: frozenset[Flag],
+    addresses: Sequence[str],
+    settings: ProbeSettings,
+    limiter: anyio.CapacityLimiter,
+) -> list[ProbeOutcome]:
+    """`target` probed on each of `addresses` at once, each probe holding a slot of `limiter`."""
+    outcomes = [ProbeOutcome.failure(Reason.PROBE_ERROR, "not probed")] * len(addresses)
+
+    async def dial(index: int) -> None:
+        probed = ProbeTarget(target.host, addresses[index], target.port, flags)
+        async with limiter:
+            outcomes[index] = await registry.run_probe(target.protocol, probed, settings)
+
+    async with anyio.create_task_group() as group:
+        for index in range(len(addresses)):
+            group.start_soon(dial, index)
+    return outcomes
+
+
 class _Lookups:
     """One DNS lookup per host per cycle, shared by all its direct targets: the first worker to need a
     host resolves it, the others wait for that answer."""
@@ -55,21 +105,21 @@ class _Lookups:
     def __init__(self, settings: ProbeSettings, on_resolved: Callable[[str, ProbeOutcome], None]) -> None:
         self._settings = settings
         self._on_resolved = on_resolved
-        self._answers: dict[str, tuple[anyio.Event, list[ProbeOutcome]]] = {}
+        self._answers: dict[str, tuple[anyio.Event, list[Resolution]]] = {}
 
-    async def get(self, host: str) -> ProbeOutcome:
+    async def get(self, host: str) -> Resolution:
         entry = self._answers.get(host)
         if entry is not None:
             await entry[0].wait()
             return entry[1][0]
-        done, answer = anyio.Event(), list[ProbeOutcome]()
+        done, answer = anyio.Event(), list[Resolution]()
         self._answers[host] = (done, answer)
         try:
-            answer.append(await resolve(host, self._settings))
-            self._on_resolved(host, answer[0])
+            answer.append(await lookup(host, self._settings))
+            self._on_resolved(host, answer[0].outcome)
         finally:
             if not answer:  # cancelled: the cycle is ending; keep waiters from waiting forever
-                answer.append(ProbeOutcome.failure(Reason.DNS_ERROR, "lookup cancelled"))
+                answer.append(Resolution(ProbeOutcome.failure(Reason.DNS_ERROR, "lookup cancelled")))
             done.set()
         return answer[0]
 
@@ -82,6 +132,7 @@ async def run_cycle(plan: TargetPlan, settings: ProbeSettings, store: ResultStor
     started = time.monotonic()
     ranges = PublishedRanges(plan, store)
     lookups = _Lookups(settings, ranges.check)
+    limiter = anyio.CapacityLimiter(max(1, concurrency))
 
     async def probe_one(target: Target) -> None:
         flags = plan.flags_of(target)
@@ -92,17 +143,20 @@ async def run_cycle(plan: TargetPlan, settings: ProbeSettings, store: ResultStor
                 settings, proxy=route.anonymous() if target.path is NetworkPath.PROXY_ANONYMOUS else route
             )
             probed = ProbeTarget(target.host, target.host, target.port, flags)
-            outcome = await registry.run_probe(target.protocol, probed, proxied)
+            async with limiter:
+                outcome = await registry.run_probe(target.protocol, probed, proxied)
             _record(store, TargetResult(target, outcome, "", time.time()))
             return
-        lookup = await lookups.get(target.host)
-        if not lookup.ok:
-            _record(store, TargetResult(target, lookup, "", time.time()))
+        resolution = await lookups.get(target.host)
+        found = resolution.outcome
+        if not found.ok:
+            _record(store, TargetResult(target, found, "", time.time(), families=resolution.families))
             return
-        address = pick_address(lookup.addresses)
-        probed = ProbeTarget(target.host, address, target.port, flags)
-        outcome = await registry.run_probe(target.protocol, probed, settings)
-        _record(store, TargetResult(target, lookup.then(outcome), address, time.time()))
+        addresses = found.addresses
+        outcomes = await _probe_each(target, flags, addresses, settings, limiter)
+        outcome, address, per_address = client_view(found, addresses, outcomes)
+        result = TargetResult(target, outcome, address, time.time(), per_address, resolution.families)
+        _record(store, result)
 
     by_host: dict[str, list[Target]] = {}
     for target in plan.targets:

@@ -17,8 +17,9 @@ from exporter.metrics.network_checks import NetworkChecksCollector
 from exporter.metrics.table import EXPORTER_SERIES_DROPPED, MetricSpec, MetricType
 from exporter.plan.expand import build_plan
 from exporter.plan.targets import PlanHolder, TargetPlan
+from exporter.probes.dns import FamilyAnswer
 from exporter.probes.outcome import Certificate, Phase, ProbeOutcome, Reason
-from exporter.results.store import ResultStore, TargetResult
+from exporter.results.store import AddressOutcome, ResultStore, TargetResult
 
 CERT = Certificate(
     'odd "subject"\\', "Issuing CA\nline two", "Org", 1_900_000_000.0, verified=False, hostname_matches=True
@@ -53,7 +54,10 @@ def outcome_for(index: int) -> ProbeOutcome:
 def filled_store(plan: TargetPlan, generation: int = 0) -> ResultStore:
     store = ResultStore()
     for index, target in enumerate(plan.targets):
-        store.put(TargetResult(target, outcome_for(index + generation), "10.0.0.1", 1_700_000_000.5 + index))
+        outcome = outcome_for(index + generation)
+        addresses = (AddressOutcome("10.0.0.1", "ipv4", outcome.ok, outcome.reason),)
+        families = (FamilyAnswer("ipv4", ("10.0.0.1",)),)
+        store.put(TargetResult(target, outcome, "10.0.0.1", 1_700_000_000.5 + index, addresses, families))
     store.cycle_done(3.0)
     return store
 

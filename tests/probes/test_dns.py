@@ -3,9 +3,11 @@ from __future__ import annotations
 import socket
 import ssl
 
+import dns.message
+import dns.rdatatype
 import pytest
 
-from exporter.probes.dns import make_resolver, resolve
+from exporter.probes.dns import FamilyAnswer, lookup, make_resolver, resolve
 from exporter.probes.outcome import Phase, ProbeOutcome, Reason
 from exporter.probes.settings import ProbeSettings
 from tests.support.simulators.dns_server import DNSServer
@@ -15,11 +17,15 @@ pytestmark = pytest.mark.anyio
 HOST = "enrollment.manage.microsoft.com"
 
 
-def settings_for(port: int, dns_timeout: float = 2.0) -> ProbeSettings:
+def settings_for(
+    port: int, dns_timeout: float = 2.0, families: tuple[int, ...] = (4, 6), per_family: int = 4
+) -> ProbeSettings:
     return ProbeSettings(
         timeouts={phase: 2.0 for phase in Phase} | {Phase.DNS: dns_timeout},
         trust=ssl.create_default_context(),
         resolver=make_resolver(["127.0.0.1"], port),
+        address_families=families,
+        max_addresses_per_family=per_family,
     )
 
 
@@ -34,34 +40,122 @@ def assert_failed(outcome: ProbeOutcome, reason: Reason) -> None:
     assert outcome.phases[Phase.DNS] >= 0
 
 
-async def test_resolves_a_records_sorted_and_unique(dns_server: DNSServer) -> None:
+async def test_resolves_a_records_in_resolver_order_without_duplicates(dns_server: DNSServer) -> None:
     dns_server.records[HOST] = ["127.0.0.10", "127.0.0.9", "127.0.0.10"]
+    dns_server.shuffle = False
 
     outcome = await probe(dns_server)
 
     assert outcome.ok and outcome.reason is None
-    assert outcome.addresses == ("127.0.0.9", "127.0.0.10")
+    # The order a client tries them in: "10" before "9" here because the resolver said so.
+    assert outcome.addresses == ("127.0.0.10", "127.0.0.9")
     assert list(outcome.phases) == [Phase.DNS]
     assert 0 <= outcome.phases[Phase.DNS] < 2.0
 
 
-async def test_name_with_both_families_yields_ipv4_without_asking_aaaa(dns_server: DNSServer) -> None:
+async def test_name_with_both_families_yields_both_ipv4_first(dns_server: DNSServer) -> None:
+    dns_server.records[HOST] = ["::1", "127.0.0.2", "fd00::3"]
+    dns_server.shuffle = False
+
+    resolution = await lookup(HOST, settings_for(dns_server.port))
+
+    assert resolution.outcome.addresses == ("127.0.0.2", "::1", "fd00::3")
+    assert resolution.families == (
+        FamilyAnswer("ipv4", ("127.0.0.2",)),
+        FamilyAnswer("ipv6", ("::1", "fd00::3")),
+    )
+    assert sorted(dns_server.log) == [(HOST, "A"), (HOST, "AAAA")]
+
+
+async def test_aaaa_only_name(dns_server: DNSServer) -> None:
+    dns_server.records["v6only.example.test"] = ["fd00::2", "::1"]
+    dns_server.shuffle = False
+
+    resolution = await lookup("v6only.example.test", settings_for(dns_server.port))
+
+    assert resolution.outcome.ok
+    assert resolution.outcome.addresses == ("fd00::2", "::1")
+    assert resolution.families[0].family == "ipv4"
+    assert resolution.families[0].reason is Reason.DNS_NO_ANSWER
+    assert "no A records" in resolution.families[0].detail
+
+
+async def test_families_switch_leaves_aaaa_unasked(dns_server: DNSServer) -> None:
     dns_server.records[HOST] = ["127.0.0.2", "::1"]
 
-    outcome = await probe(dns_server)
+    outcome = await resolve(HOST, settings_for(dns_server.port, families=(4,)))
 
     assert outcome.addresses == ("127.0.0.2",)
     assert dns_server.log == [(HOST, "A")]
 
 
-async def test_aaaa_only_name_falls_back_to_aaaa(dns_server: DNSServer) -> None:
-    dns_server.records["v6only.example.test"] = ["fd00::2", "::1"]
+async def test_aaaa_timeout_does_not_fail_an_ipv4_name(dns_server: DNSServer) -> None:
+    dns_server.records[HOST] = ["127.0.0.2", "::1"]
+    original = dns_server.answer
 
-    outcome = await probe(dns_server, "v6only.example.test")
+    def no_aaaa(wire: bytes, *, tcp: bool = False) -> bytes | None:
+        asked = dns.message.from_wire(wire).question[0].rdtype
+        return None if asked == dns.rdatatype.AAAA else original(wire, tcp=tcp)
+
+    dns_server.answer = no_aaaa  # type: ignore[method-assign]
+    resolution = await lookup(HOST, settings_for(dns_server.port, dns_timeout=0.5))
+
+    assert resolution.outcome.ok, resolution.outcome.detail
+    assert resolution.outcome.addresses == ("127.0.0.2",)
+    ipv4, ipv6 = resolution.families
+    assert ipv4 == FamilyAnswer("ipv4", ("127.0.0.2",))
+    assert (ipv6.family, ipv6.reason, ipv6.addresses) == ("ipv6", Reason.DNS_TIMEOUT, ())
+    assert "no AAAA answer within 0.5s" in ipv6.detail
+
+
+async def test_hundreds_of_addresses_and_duplicates_are_bounded_per_family(dns_server: DNSServer) -> None:
+    many_v4 = [f"127.0.{i // 250}.{i % 250 + 1}" for i in range(300)]
+    many_v6 = [f"fd00::{i + 1:x}" for i in range(300)]
+    dns_server.records[HOST] = [many_v4[5], many_v4[5], *many_v4, *many_v6, many_v6[0]]
+    dns_server.shuffle = False
+
+    resolution = await lookup(HOST, settings_for(dns_server.port, per_family=3))
+
+    assert resolution.outcome.addresses == (
+        many_v4[5],
+        many_v4[0],
+        many_v4[1],
+        many_v6[0],
+        many_v6[1],
+        many_v6[2],
+    )
+    assert [answer.truncated for answer in resolution.families] == [297, 297]
+
+
+async def test_cname_chain_to_nxdomain_names_the_chain(dns_server: DNSServer) -> None:
+    dns_server.cnames["a.example.test"] = "b.example.test"
+    dns_server.cnames["b.example.test"] = "c.example.test"
+    dns_server.nxdomain.add("c.example.test")
+
+    outcome = await probe(dns_server, "a.example.test")
+
+    assert_failed(outcome, Reason.DNS_NXDOMAIN)
+    assert outcome.detail == (
+        "a.example.test -> b.example.test -> c.example.test: c.example.test does not exist (NXDOMAIN)"
+    )
+
+
+async def test_cname_chain_is_followed_to_the_addresses(dns_server: DNSServer) -> None:
+    dns_server.cnames["alias.example.test"] = "real.example.test"
+    dns_server.records["real.example.test"] = ["127.0.0.4", "::1"]
+    dns_server.shuffle = False
+
+    outcome = await probe(dns_server, "alias.example.test")
 
     assert outcome.ok
-    assert outcome.addresses == ("::1", "fd00::2")
-    assert dns_server.log == [("v6only.example.test", "A"), ("v6only.example.test", "AAAA")]
+    assert outcome.addresses == ("127.0.0.4", "::1")
+
+
+async def test_plain_nxdomain_names_the_name(dns_server: DNSServer) -> None:
+    outcome = await probe(dns_server, "gone.example.test")
+
+    assert_failed(outcome, Reason.DNS_NXDOMAIN)
+    assert outcome.detail == "gone.example.test does not exist (NXDOMAIN)"
 
 
 async def test_names_match_case_insensitively_and_with_trailing_dot(dns_server: DNSServer) -> None:
@@ -95,7 +189,7 @@ async def test_nxdomain(dns_server: DNSServer) -> None:
     outcome = await probe(dns_server)
 
     assert_failed(outcome, Reason.DNS_NXDOMAIN)
-    assert dns_server.log == [(HOST, "A")], "NXDOMAIN covers every type: AAAA must not be asked"
+    assert sorted(dns_server.log) == [(HOST, "A"), (HOST, "AAAA")], "both asked at once, as clients do"
 
 
 async def test_unknown_name_without_default_is_nxdomain(dns_server: DNSServer) -> None:
@@ -117,7 +211,7 @@ async def test_no_answer_in_either_family(dns_server: DNSServer) -> None:
     outcome = await probe(dns_server)
 
     assert_failed(outcome, Reason.DNS_NO_ANSWER)
-    assert dns_server.log == [(HOST, "A"), (HOST, "AAAA")]
+    assert sorted(dns_server.log) == [(HOST, "A"), (HOST, "AAAA")]
 
 
 async def test_dropped_query_times_out_within_the_dns_timeout(dns_server: DNSServer) -> None:
@@ -144,7 +238,7 @@ async def test_every_probe_asks_the_server_no_cache(dns_server: DNSServer) -> No
     for _ in range(3):
         assert (await resolve(HOST, settings)).ok
 
-    assert dns_server.queries[HOST] == 3
+    assert dns_server.queries[HOST] == 3 * 2  # A and AAAA each time
 
 
 async def test_nothing_listening_times_out() -> None:
