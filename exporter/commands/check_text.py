@@ -38,7 +38,8 @@ def render(set_reports: list[SetReport], out: TextIO, *, colour: bool = False) -
         if report.failures:
             out.write(f"{indent}impact: {report.impact}\n")
         if report.unprobed:
-            out.write(f"{indent}? not probed (no representative host): {', '.join(report.unprobed)}\n")
+            wildcards = ", ".join(report.unprobed)
+            out.write(f"{indent}? DNS-level check only (no representative host): {wildcards}\n")
     failed = failing(set_reports)
     required_failing = [r.set_id for r in failed if r.required]
     out.write(

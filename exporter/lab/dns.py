@@ -12,6 +12,10 @@ below example.com. Per name, the first rule that matches wins:
     refused     REFUSED
     nxdomain    NXDOMAIN
     no_answer   NOERROR with an empty answer section
+    zones       zone apexes: SOA and NS questions answered with a SOA or NS record; other questions without a
+                record answered NOERROR empty (the name exists)
+    unregistered_prefix, when set: a name whose first label starts with it is NXDOMAIN, even under a `*.`
+                record, as a real zone answers a name nobody registered (the zone check's random names)
     records     the addresses of the asked family (A: IPv4, AAAA: IPv6); NOERROR empty if none
     cnames      an alias: a CNAME to the target name, then the target's own answer by these rules (chains
                 followed up to 8 links), as a recursive resolver answers
@@ -125,6 +129,9 @@ class DNSServer:
         """Alias -> target name: answered with a CNAME, then the target's answer."""
         self.shuffle = True
         """Records in a random order on the wire (False: the order of `records`)."""
+        self.zones: set[str] = set()
+        """Zone apexes answering SOA and NS."""
+        self.unregistered_prefix: str | None = None
         self.tcp = tcp
         self.queries: Counter[str] = Counter()
         """Questions received per normalised name, dropped ones included."""
@@ -185,11 +192,34 @@ class DNSServer:
             if _matches(name, names) is not None:
                 response.set_rcode(rcode)
                 return
+        if self._zone_answer(response, question, name):
+            return
         addresses = self._addresses(name)
         if addresses is None:
             response.set_rcode(dns.rcode.NXDOMAIN)
         else:
             self._add_answer(response, question, addresses, owner)
+
+    def _zone_answer(self, response: dns.message.Message, question: dns.rrset.RRset, name: str) -> bool:
+        """Answer `name` if it is a zone apex (SOA, NS, or NOERROR empty) or an unregistered name (NXDOMAIN);
+        False to let the records answer."""
+        if name in {normalise(zone) for zone in self.zones}:
+            rdatas = {
+                dns.rdatatype.SOA: f"ns1.{name}. hostmaster.{name}. 1 3600 600 86400 {TTL}",
+                dns.rdatatype.NS: f"ns1.{name}.",
+            }
+            if question.rdtype in rdatas:
+                rrset = dns.rrset.from_text_list(
+                    question.name, TTL, dns.rdataclass.IN, question.rdtype, [rdatas[question.rdtype]]
+                )
+                response.answer.append(rrset)
+                return True
+            return _matches(name, self.records) is None
+        prefix = self.unregistered_prefix
+        if prefix and name.split(".")[0].startswith(prefix) and name not in self.records:
+            response.set_rcode(dns.rcode.NXDOMAIN)
+            return True
+        return False
 
     def _addresses(self, name: str) -> list[str] | None:
         pattern = _matches(name, self.records)

@@ -15,6 +15,7 @@ from exporter.lab.ntp import NTPServer
 from exporter.lab.ports import claim_ports, release
 from exporter.lab.scenario import HEALTHY, INSPECTED, REFUSED, TARPIT, UNTRUSTED, build_zone, catalogue_names
 from exporter.lab.web import Behaviour, Service, TcpServices
+from exporter.probes.dns_zone import RANDOM_LABEL_PREFIX
 
 LAB_CA_NAME = ("Intune Lab Root CA", "Intune Lab")
 UNTRUSTED_CA_NAME = ("Branch Firewall Inspection CA", "Branch Office Firewall")
@@ -78,6 +79,8 @@ def running_network(
         zone = build_zone(catalogue, broken=broken, intercept=intercept)
         dns = stack.enter_context(DNSServer(zone.records, host=HEALTHY))
         dns.nxdomain |= zone.nxdomain
+        dns.zones |= zone.zones
+        dns.unregistered_prefix = RANDOM_LABEL_PREFIX
         dns.log = UnrecordedQueries()  # the lab runs for days
         ntp = stack.enter_context(NTPServer(host=HEALTHY))
         yield Network(

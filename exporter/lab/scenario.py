@@ -1,7 +1,10 @@
 """What the lab's network does to each endpoint set: the addresses its DNS hands out, and why.
 
 Every name of the catalogue resolves (wildcards too: any name under a wildcard domain); which loopback
-address it gets decides how its endpoints behave. Other names do not exist (NXDOMAIN).
+address it gets decides how its endpoints behave. Other names do not exist (NXDOMAIN). The zone of each
+wildcard answers SOA and NS, and the zone check's random names below it do not exist, as on the Internet: the
+wildcards without a representative host (`*.dm.microsoft.com`, ...) pass their zone check (protocol `dns`).
+A set broken by NXDOMAIN has its wildcards' zones NXDOMAIN too.
 
     address     role         on the lab's HTTPS and HTTP ports
     127.0.0.1   HEALTHY      TLS with a leaf from the lab CA (the exporter's tls.ca_file), HTTP
@@ -71,6 +74,8 @@ class Zone:
     records: dict[str, list[str]]
     """Name or `*.domain` -> IPv4 addresses."""
     nxdomain: frozenset[str]
+    zones: frozenset[str] = frozenset()
+    """The wildcards' zones (`*.` removed): answered SOA and NS."""
 
 
 def set_names(catalogue: Catalogue, endpoint_set: EndpointSet) -> set[str]:
@@ -99,8 +104,13 @@ def build_zone(catalogue: Catalogue, *, broken: bool, intercept: bool) -> Zone:
     for breakage in BREAKAGES if broken else ():
         names = set_names(catalogue, sets[breakage.set_id])
         if breakage.fault is Fault.NXDOMAIN:
-            nxdomain |= names
+            nxdomain |= names | {name.removeprefix("*.") for name in names if name.startswith("*.")}
             continue
         for name in names:
             records[name] = [FAULT_ADDRESSES[breakage.fault]]
-    return Zone(records={n: a for n, a in records.items() if n not in nxdomain}, nxdomain=frozenset(nxdomain))
+    zones = frozenset(name.removeprefix("*.") for name in records if name.startswith("*."))
+    return Zone(
+        records={n: a for n, a in records.items() if n not in nxdomain},
+        nxdomain=frozenset(nxdomain),
+        zones=zones - nxdomain,
+    )

@@ -45,7 +45,7 @@ Labels used throughout:
 | `set_id` | endpoint set id: Microsoft's number (`163`) or our stable id for unnumbered sections (`asu-na`, `maa`, ...) |
 | `host` | concrete host probed, lower-case; for a wildcard entry, its representative host |
 | `port` | port as listed in the catalogue (also when `port_remap` dials another one) |
-| `protocol` | `tcp` (connect), `tls` (handshake), `http` (request on port 80), `https` (handshake, then a request on that connection), `ntp` (SNTP over UDP) |
+| `protocol` | `tcp` (connect), `tls` (handshake), `http` (request on port 80), `https` (handshake, then a request on that connection), `ntp` (SNTP over UDP), `dns` (zone check of a wildcard without a representative host: `host` is the zone, `*.` removed, and `port` is 53) |
 | `phase` | `dns`, `connect`, `tls`, `http`, `ntp` |
 | `path` | `direct`; `proxy` (through the configured HTTP proxy); `proxy_anonymous` (through it without credentials, for the hosts the page says need unauthenticated access). See [network.md](network.md). |
 
@@ -71,6 +71,12 @@ REASONS: Mapping[Reason, tuple[str, str]] = {
     Reason.DNS_TIMEOUT: ("dns", "No answer within the DNS timeout."),
     Reason.DNS_NO_ANSWER: ("dns", "The name exists but has no A or AAAA record."),
     Reason.DNS_ERROR: ("dns", "Any other resolver failure (detail in the log)."),
+    Reason.DNS_SINKHOLED: (
+        "dns",
+        "Zone check (protocol `dns`): a random name below the wildcard's zone is answered with an address "
+        "no Internet service has (0.0.0.0, ::, loopback, private, link-local, shared or reserved), as a "
+        "DNS filter sinkholes a blocked zone.",
+    ),
     Reason.CONNECT_REFUSED: (
         "connect / ntp",
         "Connection refused (TCP RST, or ICMP port unreachable for NTP).",
@@ -175,6 +181,11 @@ PROTOCOLS = """\
 * `http` / `https`: as above, then one `GET {http_path}` (default `/`) with the catalogue host in `Host`;
   redirects are not followed, bodies are not read.
 * `ntp`: one SNTP (RFC 4330) request over UDP; the round trip is the `ntp` phase.
+* `dns` (zone check): for a wildcard entry with no representative host (`*.dm.microsoft.com`), the zone's SOA
+  question must not be NXDOMAIN, and two random names below it (`intune-exporter-probe-<hex>.<zone>`) must not
+  be answered with a sinkhole address (`dns_sinkholed`). No lookup precedes it; the whole check has the `dns`
+  timeout and its `dns` phase. It always asks the configured resolver directly, also when `proxy` is set: the
+  resolver is the organisation's, and a proxy would not show what devices' DNS answers.
 """  # noqa: E501
 
 

@@ -234,7 +234,8 @@ ENDPOINT_SET_REACHABLE_RATIO = MetricSpec(
 CATALOGUE_UNPROBED_WILDCARDS = MetricSpec(
     "intune_catalogue_unprobed_wildcards",
     GAUGE,
-    "Wildcard entries of the set that have no representative host and so are not probed.",
+    "Wildcard entries of the set that have no representative host: only their zone is checked "
+    "(protocol dns).",
     ("set_id",),
 )
 CATALOGUE_EDITION_INFO = MetricSpec(

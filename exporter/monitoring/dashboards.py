@@ -1130,8 +1130,8 @@ def exporter(settings: MonitoringSettings) -> Json:
         ),
         stat(
             "Unprobed wildcards",
-            "Wildcard entries without a representative host, so never probed: add wildcard_representatives "
-            "to the configuration to cover them.",
+            "Wildcard entries without a representative host, so only their zone is checked (protocol dns): "
+            "add wildcard_representatives to the configuration to probe their hosts.",
             [Query(f"sum(max by (set_id) ({unprobed})) or vector(0)")],
             steps=(("green", None), ("orange", 1)),
         ),
@@ -1172,7 +1172,7 @@ def exporter(settings: MonitoringSettings) -> Json:
         ),
         table(
             "Unprobed wildcards by set",
-            "Per set, the wildcard entries without a representative host.",
+            "Per set, the wildcard entries without a representative host (only their zone is checked).",
             f"max by (set_id, name) ({q.with_set(unprobed)}) > 0",
             columns=("set_id", "name"),
             value="Wildcards",

@@ -2,8 +2,10 @@
 
 A wildcard cannot be probed as written. It is probed through representative concrete hosts: hosts of the
 same set that it matches, else the configuration's `wildcard_representatives`, else the catalogue's default
-table. A wildcard with none is recorded as unprobed, never dropped silently. A host/port listed by several
-sets becomes one target that reports under each of them.
+table. A wildcard with none gets a zone check instead (protocol `dns`, host the zone, port 53: see
+`probes/dns_zone.py`) and is recorded in `unprobed_wildcards`, meaning "no representative host, only a
+DNS-level check"; never dropped silently. A host/port listed by several sets becomes one target that reports
+under each of them.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from exporter.catalogue import Catalogue, EndpointSet, entry_flags, wildcard_mat
 from exporter.config.file import Config
 from exporter.plan.selection import selected_sets
 from exporter.plan.targets import ExtraHost, Membership, Target, TargetPlan, Unprobeable
+from exporter.probes import dns_zone
 from exporter.probes.prober import Protocol
 
 TCP_PORT_PROTOCOLS = {80: Protocol.HTTP, 443: Protocol.HTTPS, 5223: Protocol.TLS}
@@ -77,6 +80,10 @@ def build_plan(config: Config, catalogue: Catalogue) -> TargetPlan:
                 hosts = representatives(entry, endpoint_set, config, catalogue)
                 if not hosts:
                     unprobed.append(entry)
+                    zone = zone_target(entry)
+                    memberships[zone].setdefault(
+                        (endpoint_set.id, entry), Membership(endpoint_set.id, entry, flags)
+                    )
                     continue
             for host in hosts:
                 for target in _targets_for(host.lower(), endpoint_set, entry, plan):
@@ -85,6 +92,11 @@ def build_plan(config: Config, catalogue: Catalogue) -> TargetPlan:
         plan.unprobed_wildcards[endpoint_set.id] = unprobed
     plan.targets = {target: list(members.values()) for target, members in sorted(memberships.items())}
     return plan
+
+
+def zone_target(wildcard: str) -> Target:
+    """The zone check standing for `wildcard` ('*.zone'), which has no representative host."""
+    return Target(wildcard.removeprefix("*.").lower(), dns_zone.PORT, Protocol.DNS)
 
 
 def _targets_for(host: str, endpoint_set: EndpointSet, entry: str, plan: TargetPlan) -> list[Target]:

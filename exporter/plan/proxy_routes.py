@@ -2,7 +2,8 @@
 
 A plan from `build_plan` holds direct targets. `route_plan` gives each (target, set) the paths the `proxy`
 configuration asks for, and adds an anonymous proxied path for entries the page says need unauthenticated
-proxy access, when the proxy is used with credentials. NTP cannot cross an HTTP proxy and always goes direct.
+proxy access, when the proxy is used with credentials. NTP cannot cross an HTTP proxy and always goes direct;
+nor does a zone check (`dns`), which asks the organisation's resolver.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def environment_proxy_url(url: str) -> str | None:
 def paths_for(
     set_id: str, target: Target, settings: ProxySettings, environ: Mapping[str, str]
 ) -> list[tuple[NetworkPath, str]]:
-    if target.protocol is Protocol.NTP:
+    if target.protocol in (Protocol.NTP, Protocol.DNS):
         return [(NetworkPath.DIRECT, "")]
     url: str | None
     if set_id in settings.sets:

@@ -14,6 +14,8 @@ class Reason(StrEnum):
     DNS_TIMEOUT = "dns_timeout"
     DNS_NO_ANSWER = "dns_no_answer"
     DNS_ERROR = "dns_error"
+    DNS_SINKHOLED = "dns_sinkholed"
+    """Zone check only: a name below the zone is answered with a DNS filter's sinkhole address."""
     CONNECT_REFUSED = "connect_refused"
     CONNECT_TIMEOUT = "connect_timeout"
     CONNECT_UNREACHABLE = "connect_unreachable"

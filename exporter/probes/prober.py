@@ -28,6 +28,8 @@ class Protocol(StrEnum):
     HTTP = "http"
     HTTPS = "https"
     NTP = "ntp"
+    DNS = "dns"
+    """Zone check of a wildcard without a representative host (`dns_zone.py`)."""
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from exporter.probes import http, https, ntp, tcp, tls
+from exporter.probes import dns_zone, http, https, ntp, tcp, tls
 from exporter.probes.byte_ranges import checking_byte_ranges
 from exporter.probes.outcome import ProbeOutcome, Reason
 from exporter.probes.prober import Prober, ProbeTarget, Protocol
@@ -22,6 +22,7 @@ PROBERS: Mapping[Protocol, Prober] = MappingProxyType(
         Protocol.HTTP: checking_byte_ranges(http.probe),
         Protocol.HTTPS: checking_byte_ranges(https.probe),
         Protocol.NTP: ntp.probe,
+        Protocol.DNS: dns_zone.probe,
     }
 )
 

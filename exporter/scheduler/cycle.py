@@ -26,7 +26,7 @@ from exporter.plan.targets import NetworkPath, PlanHolder, Target, TargetPlan
 from exporter.probes import registry
 from exporter.probes.dns import Resolution, family_of, lookup
 from exporter.probes.outcome import ProbeOutcome, Reason
-from exporter.probes.prober import ProbeTarget
+from exporter.probes.prober import ProbeTarget, Protocol
 from exporter.probes.settings import ProbeSettings
 from exporter.results.store import AddressOutcome, ResultStore, TargetResult
 from exporter.scheduler.published_ranges import PublishedRanges
@@ -145,6 +145,12 @@ async def run_cycle(plan: TargetPlan, settings: ProbeSettings, store: ResultStor
             probed = ProbeTarget(target.host, target.host, target.port, flags)
             async with limiter:
                 outcome = await registry.run_probe(target.protocol, probed, proxied)
+            _record(store, TargetResult(target, outcome, "", time.time()))
+            return
+        if target.protocol is Protocol.DNS:
+            # A zone check asks the resolver itself: there is no address to look up first.
+            zone = ProbeTarget(target.host, target.host, target.port, flags)
+            outcome = await registry.run_probe(target.protocol, zone, settings)
             _record(store, TargetResult(target, outcome, "", time.time()))
             return
         resolution = await lookups.get(target.host)

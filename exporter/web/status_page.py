@@ -64,7 +64,7 @@ def _set_row(endpoint_set: SetStatus, now: float) -> str:
     problems = "".join(_failure(f) for f in endpoint_set.failing)
     if endpoint_set.unprobed_wildcards:
         wildcards = escape(", ".join(endpoint_set.unprobed_wildcards))
-        problems += f'<li class="muted">not probed (no representative host): {wildcards}</li>'
+        problems += f'<li class="muted">DNS-level check only (no representative host): {wildcards}</li>'
     issuers = "<br>".join(_issuer(i) for i in endpoint_set.tls_issuers) or '<span class="muted">-</span>'
     return (
         f'<tr id="set-{escape(endpoint_set.id)}" class="{_BADGE[verdict]}">'

@@ -202,6 +202,8 @@ def test_json_summary(lab_config: Path, capsys: pytest.CaptureFixture[str]) -> N
     )
     assert sets["163"]["verdict"] == Verdict.OK and sets["163"]["failures"] == []
     assert sets["defender"]["unprobed"] == ["*.dm.microsoft.com"]
+    # defender's only entry is that wildcard: its zone check now gives it a verdict
+    assert (sets["defender"]["verdict"], sets["defender"]["up"], sets["defender"]["total"]) == ("OK", 1, 1)
     totals = document["totals"]
     assert totals["sets"] == 34
     assert totals["required_failing"] == ["97", "190", "189", "173"]
@@ -221,15 +223,15 @@ def test_text_summary_shows_failures_and_impact(lab_config: Path, capsys: pytest
     assert "\x1b[" not in out  # not a terminal: no colour
     lines = out.splitlines()
     assert lines[0].split() == ["SET", "NAME", "REQUIRED", "VERDICT", "UP"]
-    assert lines[1].split()[0] == "163" and lines[1].split()[-2:] == ["OK", "4/4"]
-    # Since the 2025-08-21 edition set 163 lists *.dm.microsoft.com, which has no representative, and set 189
-    # has two hosts, of which the lab breaks one (config.edge.skype.com).
-    assert lines[2].strip() == "? not probed (no representative host): *.dm.microsoft.com"
+    # 4 targets and, since the 2025-08-21 edition, the zone check of *.dm.microsoft.com, which has no
+    # representative; set 189 has two hosts, of which the lab breaks one (config.edge.skype.com).
+    assert lines[1].split()[0] == "163" and lines[1].split()[-2:] == ["OK", "5/5"]
+    assert lines[2].strip() == "? DNS-level check only (no representative host): *.dm.microsoft.com"
     assert lines[3].split()[0] == "189" and lines[3].split()[-2:] == ["PARTIAL", "1/2"]
     assert lines[4].strip().startswith(f"- {BLACKHOLE_HOST}:443/https connect_timeout")
     assert lines[5].strip() == "impact: Clients cannot fetch the configuration that turns features on."
     assert "2 sets, 1 with failures; required sets failing: 189" in out
-    assert lines[-1].startswith("6 targets probed in ")
+    assert lines[-1].startswith("7 targets probed in ")
 
 
 def test_colour_always(lab_config: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -134,7 +134,7 @@ def test_check_prints_failing_sets_and_exits_1(
     assert f"{REFUSED_HOST}:443/https connect_refused" in out
     assert f"{NXDOMAIN_HOST}:443/https dns_nxdomain" in out
     assert f"{UNTRUSTED_HOST}:443/https tls_untrusted" in out
-    assert "not probed (no representative host): *.dm.microsoft.com" in out
+    assert "DNS-level check only (no representative host): *.dm.microsoft.com" in out
 
 
 def test_check_exits_0_when_required_sets_are_up(

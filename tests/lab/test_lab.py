@@ -36,6 +36,7 @@ from exporter.lab.scenario import (
     set_names,
 )
 from exporter.lab.web import http_answer
+from exporter.probes.dns_zone import RANDOM_LABEL_PREFIX
 from tests.support.docs_tables import section
 from tests.support.paths import ROOT
 from tests.support.serving import EXPORTER, Served, exporter_command, sample_values, serving_when_ready
@@ -44,7 +45,7 @@ from tests.support.simulators.processes import free_port
 CATALOGUE = load_builtin()
 """The default edition, which `intune-exporter lab` simulates unless told otherwise."""
 EXPECTED_REASONS = {breakage.set_id: breakage.reason for breakage in BREAKAGES}
-PLAN_TARGETS = {"seed": 122, "2025-08-21": 171}
+PLAN_TARGETS = {"seed": 124, "2025-08-21": 173}
 """Targets of the default plan per edition (tests/catalogue/test_editions.py)."""
 
 
@@ -55,6 +56,8 @@ def lab_dns(
     zone = build_zone(catalogue, broken=broken, intercept=intercept)
     with DNSServer(zone.records, host=HEALTHY) as server:
         server.nxdomain |= zone.nxdomain
+        server.zones |= zone.zones
+        server.unregistered_prefix = RANDOM_LABEL_PREFIX
         yield server
 
 
@@ -87,6 +90,36 @@ def resolve(server: DNSServer, name: str) -> list[str] | str:
 def test_dns_answers_the_catalogue_with_the_broken_sets(name: str, expected: list[str] | str) -> None:
     with lab_dns() as server:
         assert resolve(server, name) == expected
+
+
+def question(server: DNSServer, name: str, rdtype: dns.rdatatype.RdataType) -> tuple[str, list[str]]:
+    """The rcode's name and the answer's records as text."""
+    response = dns.query.udp(dns.message.make_query(name, rdtype), server.host, port=server.port, timeout=2)
+    records = [item.to_text() for rrset in response.answer for item in rrset]
+    return dns.rcode.to_text(response.rcode()), records
+
+
+@pytest.mark.parametrize("rdtype", [dns.rdatatype.SOA, dns.rdatatype.NS])
+def test_wildcard_zones_answer_soa_and_ns(rdtype: dns.rdatatype.RdataType) -> None:
+    with lab_dns() as server:
+        rcode, records = question(server, "dm.microsoft.com", rdtype)
+        assert (rcode, len(records)) == ("NOERROR", 1)
+        assert records[0].startswith("ns1.dm.microsoft.com.")
+        assert question(server, "dm.microsoft.com", dns.rdatatype.A) == ("NOERROR", [])  # the name exists
+        assert question(server, "manage.microsoft.com", rdtype)[0] == "NOERROR"
+
+
+def test_zone_check_names_do_not_exist_below_a_healthy_wildcard() -> None:
+    with lab_dns() as server:
+        assert resolve(server, f"{RANDOM_LABEL_PREFIX}0123abcd.dm.microsoft.com") == "NXDOMAIN"
+        assert resolve(server, "anything.dm.microsoft.com") == [HEALTHY]
+
+
+def test_a_set_broken_by_nxdomain_has_its_wildcard_zones_nxdomain() -> None:
+    with lab_dns() as server:  # set 150: *.officeconfig.msocdn.com
+        assert question(server, "officeconfig.msocdn.com", dns.rdatatype.SOA) == ("NXDOMAIN", [])
+    with lab_dns(broken=False) as server:
+        assert question(server, "officeconfig.msocdn.com", dns.rdatatype.SOA)[0] == "NOERROR"
 
 
 def test_a_broken_set_below_a_healthy_wildcard_stays_broken() -> None:
@@ -258,7 +291,9 @@ def test_check_against_the_lab_passes_for_every_edition(
     assert code == 0, not_ok
     totals = document["totals"]
     assert (totals["targets"], totals["fail"], totals["partial"]) == (PLAN_TARGETS[edition], 0, 0)
-    assert not_ok == [("defender", "UNPROBED", [])]  # only *.dm.microsoft.com, no representative
+    assert not_ok == []  # defender has only *.dm.microsoft.com, no representative: its zone check is up
+    defender = next(s for s in document["sets"] if s["id"] == "defender")
+    assert (defender["up"], defender["total"], defender["unprobed"]) == (1, 1, ["*.dm.microsoft.com"])
     probed = {s["id"] for s in document["sets"]}
     assert probed == {s.id for s in catalogue.sets if s.enabled_by_default and "public" in s.clouds}
 

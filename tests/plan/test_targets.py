@@ -5,7 +5,8 @@ from pathlib import Path
 from exporter.catalogue import Flag
 from exporter.config.file import Config, LoadedConfig, load
 from exporter.plan.expand import build_plan
-from exporter.plan.targets import Target, TargetPlan
+from exporter.plan.proxy_routes import route_plan
+from exporter.plan.targets import NetworkPath, Target, TargetPlan
 from exporter.probes.prober import Protocol
 
 
@@ -70,6 +71,33 @@ def test_wildcard_without_representative_is_counted_not_dropped(tmp_path: Path) 
     assert plan.unprobed_wildcards["defender"] == []
     assert plan.unprobed_wildcards["163"] == []
     assert Target("a.dm.microsoft.com", 443, Protocol.HTTPS) in plan.targets
+    assert Target("dm.microsoft.com", 53, Protocol.DNS) not in plan.targets
+
+
+def test_wildcard_without_representative_gets_one_zone_check_for_its_sets(tmp_path: Path) -> None:
+    plan, _ = plan_for(tmp_path)
+    zone = Target("dm.microsoft.com", 53, Protocol.DNS)
+    members = plan.targets[zone]
+    assert {(m.set_id, m.entry) for m in members} >= {
+        ("defender", "*.dm.microsoft.com"),
+        ("epm", "*.dm.microsoft.com"),
+        ("163", "*.dm.microsoft.com"),
+    }
+    assert len(members) == len({m.set_id for m in members})
+    assert zone in plan.targets_of("defender")
+    zone_targets = {t for t in plan.targets if t.protocol is Protocol.DNS}
+    unprobed = {w.removeprefix("*.") for ws in plan.unprobed_wildcards.values() for w in ws}
+    assert {t.host for t in zone_targets} == unprobed
+    assert {(t.port, t.path) for t in zone_targets} == {(53, NetworkPath.DIRECT)}
+
+
+def test_zone_checks_stay_direct_when_a_proxy_is_configured(tmp_path: Path) -> None:
+    plan, loaded = plan_for(tmp_path, "proxy:\n  url: http://proxy.example.test:3128\n")
+    routed = route_plan(plan, loaded.config.proxy, has_credentials=False, environ={})
+    zone_paths = {(t.host, t.path) for t in routed.targets if t.protocol is Protocol.DNS}
+    assert ("dm.microsoft.com", NetworkPath.DIRECT) in zone_paths
+    assert {path for _, path in zone_paths} == {NetworkPath.DIRECT}
+    assert Target("manage.microsoft.com", 443, Protocol.HTTPS) not in routed.targets  # the others are proxied
 
 
 def test_tenant_location_selects_its_region(tmp_path: Path) -> None:

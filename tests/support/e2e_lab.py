@@ -1,7 +1,8 @@
 """Points the exporter's whole built-in catalogue at the loopback simulators, with a few hosts broken.
 
 Only configuration aims the exporter at the lab: `dns.nameservers`/`dns.port` (the DNS simulator answers
-every name with 127.0.0.1 unless told otherwise), `port_remap` (no root needed for 80, 443, 5223, 123) and
+every name with 127.0.0.1 unless told otherwise, except the zone check's random names, which do not exist as
+on the Internet), `port_remap` (no root needed for 80, 443, 5223, 123) and
 `tls.ca_file` (the lab's CA).
 """
 
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import yaml
 
+from exporter.probes.dns_zone import RANDOM_LABEL_PREFIX
 from tests.support.simulators.dns_server import DNSServer
 from tests.support.simulators.ntp_server import NTPServer
 from tests.support.simulators.tls_servers import BLACKHOLE, HEALTHY, REFUSED, UNTRUSTED, LoopbackLab
@@ -26,6 +28,7 @@ BROKEN = {NXDOMAIN_HOST, REFUSED_HOST, BLACKHOLE_HOST, UNTRUSTED_HOST}
 
 def arrange(dns_server: DNSServer, ntp_server: NTPServer, *, broken: bool = True) -> None:
     dns_server.default_address = HEALTHY
+    dns_server.unregistered_prefix = RANDOM_LABEL_PREFIX
     ntp_server.offset = NTP_OFFSET
     if broken:
         dns_server.nxdomain.add(NXDOMAIN_HOST)

@@ -197,7 +197,7 @@ def test_page_escapes_remote_text_and_shows_failures(status: Status) -> None:
     assert "proxy via proxy.example:3128" in text
     assert "intercepted" in text
     assert "2027-01-15T07:59:40Z (20 s ago)" in text
-    assert "not probed (no representative host): *.dm.microsoft.com" in text
+    assert "DNS-level check only (no representative host): *.dm.microsoft.com" in text
     assert page.index('id="set-163"') < page.index('id="set-150"') < page.index('id="set-170"')
     for link in ('href="metrics"', 'href="api/status"', 'href="healthz"', 'href="ready"'):
         assert link in page

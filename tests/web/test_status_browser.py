@@ -87,7 +87,7 @@ def test_status_page_in_a_browser(
     assert f"{BLACKHOLE_HOST}:443/https connect_timeout" in page.row("189")
     assert f"{UNTRUSTED_HOST}:443/https tls_untrusted" in page.row("173")
     assert f"issuer {UNTRUSTED_CA_NAME[0]}" in page.row("173")
-    assert "not probed (no representative host): *.dm.microsoft.com" in page.row("defender")
+    assert "DNS-level check only (no representative host): *.dm.microsoft.com" in page.row("defender")
 
     verdicts = [page.row(set_id).split()[0] for set_id in page.rows]
     assert verdicts == sorted(verdicts, key=["FAIL", "PARTIAL", "UNPROBED", "OK"].index)
