@@ -94,10 +94,21 @@ REASONS: Mapping[Reason, tuple[str, str]] = {
     ),
     Reason.TLS_UNTRUSTED: (
         "tls",
-        "The chain does not verify against the trust store (for example an SSL-inspecting proxy's CA).",
+        "The chain does not verify against the trust store (an SSL-inspecting proxy's CA, or a private CA: "
+        f"`{ENDPOINT_TLS_INTERCEPTED.name}` says which on evidence).",
     ),
     Reason.TLS_HOSTNAME_MISMATCH: ("tls", "The certificate does not name the host."),
     Reason.TLS_EXPIRED: ("tls", "The certificate has expired."),
+    Reason.TLS_SELF_SIGNED: (
+        "tls",
+        "The server presented a self-signed certificate: a server misconfiguration, not inspection.",
+    ),
+    Reason.TLS_CHAIN_INCOMPLETE: (
+        "tls",
+        "The server left out its intermediate certificate: the one its certificate's AIA URL names "
+        "completes the chain. Devices that have it cached work, many do not; a server misconfiguration, "
+        "not inspection.",
+    ),
     Reason.HTTP_TIMEOUT: ("http", "No response headers within the HTTP timeout."),
     Reason.HTTP_ERROR: ("http", "The connection failed or the response was not valid HTTP."),
     Reason.NTP_TIMEOUT: ("ntp", "No NTP reply within the NTP timeout."),

@@ -72,7 +72,7 @@ def _endpoint_row(target: Target, members: list[Membership], result: TargetResul
         short = [*labels[:3], target.path.value]
         if certificate is not None:
             names = (certificate.issuer_cn, certificate.issuer_org, certificate.subject_cn)
-            issuer = [*short, *(bounded(name) for name in names)]
+            issuer = [*short, *(bounded(name) for name in (*names, certificate.product))]
             row[_ISSUER.name].append((issuer, 1.0))
             row[_NOT_AFTER.name].append((short, certificate.not_after))
             row[_VERIFIED.name].append((short, 1.0 if certificate.verified else 0.0))

@@ -150,9 +150,10 @@ ENDPOINT_TLS_ISSUER_INFO = MetricSpec(
     "intune_endpoint_tls_issuer_info",
     GAUGE,
     "Always 1: issuer and subject of the leaf certificate the endpoint presented.",
-    (*TLS_LABELS, "issuer_cn", "issuer_org", "subject_cn"),
-    "Also when it does not verify (a sign of SSL inspection). The three names come from the server: longer "
-    "than 256 characters, they are cut to 253 and end in `...`.",
+    (*TLS_LABELS, "issuer_cn", "issuer_org", "subject_cn", "product"),
+    "Also when it does not verify. `product` is the TLS-inspection product the issuer names (Zscaler, Palo "
+    "Alto Networks, Fortinet FortiGate, Netskope, ...; `exporter/probes/inspection_products.py`), empty when "
+    "none. The names come from the server: longer than 256 characters, they are cut to 253 and end in `...`.",
 )
 ENDPOINT_TLS_CERT_NOT_AFTER = MetricSpec(
     "intune_endpoint_tls_cert_not_after_timestamp_seconds",
@@ -176,11 +177,13 @@ ENDPOINT_HTTP_STATUS_CODE = MetricSpec(
 ENDPOINT_TLS_INTERCEPTED = MetricSpec(
     "intune_endpoint_tls_intercepted",
     GAUGE,
-    "1 if the certificate presented does not chain to the public roots (or its issuer is a configured "
-    "inspection issuer) while the handshake completes: TLS inspection. 0 for a public chain.",
+    "1 on evidence of TLS inspection: the issuer is a configured inspection issuer or CA, or names a known "
+    "inspection product or itself as an inspection CA. 0 otherwise, also for a chain that does not verify.",
     (*TLS_LABELS, "inspection_supported"),
     "`inspection_supported` is `false` where the page says inspection breaks the endpoint "
-    "(`*.manage.microsoft.com`, `*.dm.microsoft.com`, attestation).",
+    "(`*.manage.microsoft.com`, `*.dm.microsoft.com`, attestation). A missing intermediate "
+    "(`tls_chain_incomplete`), a self-signed certificate (`tls_self_signed`) or a private CA with no sign of "
+    "inspection is 0: `tls.public_issuers` are always 0.",
 )
 ENDPOINT_PROXY_UNAUTHENTICATED_ACCESS = MetricSpec(
     "intune_endpoint_proxy_unauthenticated_access",

@@ -281,6 +281,7 @@ LABEL_TITLES = {
     "issuer_cn": "Issuer CN",
     "issuer_org": "Issuer organisation",
     "subject_cn": "Subject CN",
+    "product": "Inspection product",
     "exported_instance": "Web service instance",
     "encoded_on": "Encoded on",
 }
@@ -753,7 +754,7 @@ def network(settings: MonitoringSettings) -> Json:
     panels = [
         stat(
             "TLS intercepted",
-            "Distinct endpoints whose certificate does not chain to the public roots: TLS inspection.",
+            "Distinct endpoints whose certificate comes from an inspection CA or product: TLS inspection.",
             [Query(how_many(f"{intercepted} == 1"))],
             steps=(("green", None), ("orange", 1)),
         ),
@@ -792,10 +793,12 @@ def network(settings: MonitoringSettings) -> Json:
         table(
             "TLS issuers and interception",
             "The issuer and subject of the leaf certificate each endpoint presented, and whether that is "
-            "inspection, intercepted first. An unexpected issuer organisation is the inspecting proxy's CA; "
-            "rows with inspection supported 'false' are the ones that break.",
+            "inspection, intercepted first, with the inspection product when the issuer names one. "
+            "Intercepted means evidence (a configured inspection issuer or CA, a known product); a missing "
+            "intermediate or a self-signed certificate is not. Rows with inspection supported 'false'"
+            " are the ones that break.",
             f"{intercepted} * {q.on('set_id', 'host', 'port', 'path')} "
-            f"group_left (issuer_cn, issuer_org, subject_cn) {issuer}",
+            f"group_left (issuer_cn, issuer_org, subject_cn, product) {issuer}",
             columns=(
                 "set_id",
                 "host",
@@ -803,6 +806,7 @@ def network(settings: MonitoringSettings) -> Json:
                 "path",
                 "issuer_org",
                 "issuer_cn",
+                "product",
                 "subject_cn",
                 "inspection_supported",
                 *WHERE,
@@ -811,7 +815,7 @@ def network(settings: MonitoringSettings) -> Json:
             w=16,
             h=10,
             steps=ZERO_GOOD,
-            mappings=[value_mapping({1: ("intercepted", "red"), 0: ("public chain", "green")})],
+            mappings=[value_mapping({1: ("intercepted", "red"), 0: ("not inspected", "green")})],
             sort_by="Intercepted",
             descending=True,
         ),
@@ -819,8 +823,8 @@ def network(settings: MonitoringSettings) -> Json:
             "Certificate issuers",
             "How many endpoints present certificates of each issuer. Microsoft's endpoints use a handful of "
             "public CAs; one issuer covering everything is an inspecting proxy.",
-            f"count by (issuer_org, issuer_cn) ({distinct_endpoints(issuer)})",
-            columns=("issuer_org", "issuer_cn"),
+            f"count by (issuer_org, issuer_cn, product) ({distinct_endpoints(issuer)})",
+            columns=("issuer_org", "issuer_cn", "product"),
             value="Endpoints",
             w=8,
             h=10,

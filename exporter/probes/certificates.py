@@ -8,15 +8,23 @@ import ipaddress
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
+from exporter.probes.inspection_products import product_named
 from exporter.probes.outcome import Certificate
 
 PARSED_CERTIFICATES = 1024
 """Leaf certificates kept parsed: the same few come back every cycle, often shared by many hosts."""
 
 
+ISSUER_DN_CHARS = 256
+"""The longest issuer DN kept (`Certificate.issuer_dn`); longer ones end in '...'."""
+
+ISSUER_NAME_CHARS = 128
+"""The longest issuer name printed in a detail (`issuer_name`)."""
+
+
 def describe_certificate(der: bytes, host: str, *, verified: bool) -> Certificate:
     """Summary of a DER certificate presented for `host`. Raises ValueError if it does not parse."""
-    cert, subject_cn, issuer_cn, issuer_org, not_after = _parsed(der)
+    cert, subject_cn, issuer_cn, issuer_org, not_after, issuer_dn, product = _parsed(der)
     return Certificate(
         subject_cn=subject_cn,
         issuer_cn=issuer_cn,
@@ -25,19 +33,52 @@ def describe_certificate(der: bytes, host: str, *, verified: bool) -> Certificat
         verified=verified,
         # A verified handshake checked the name already (the trust context has check_hostname on).
         hostname_matches=verified or hostname_matches(cert, host),
+        issuer_dn=issuer_dn,
+        product=product,
     )
 
 
+def parse_certificate(der: bytes) -> x509.Certificate:
+    """The parsed certificate (cached with its summary). Raises ValueError if it does not parse."""
+    return _parsed(der)[0]
+
+
+def issuer_name(certificate: Certificate | None) -> str:
+    """The issuer as people read it: its CN, else its organisation, else the whole DN, else 'an unnamed
+    issuer'; never longer than ISSUER_NAME_CHARS."""
+    if certificate is None:
+        return "an unknown issuer"
+    name = certificate.issuer_cn or certificate.issuer_org or certificate.issuer_dn
+    name = " ".join(name.split())  # no line breaks or runs of blanks in a one-line detail
+    return _cut(name, ISSUER_NAME_CHARS) if name else "an unnamed issuer"
+
+
+def issuer_names(cert: x509.Certificate) -> list[str]:
+    """The issuer's CN, organisations and organisational units: what identifies an inspection product."""
+    oids = (NameOID.COMMON_NAME, NameOID.ORGANIZATION_NAME, NameOID.ORGANIZATIONAL_UNIT_NAME)
+    return [_text(attribute.value) for oid in oids for attribute in cert.issuer.get_attributes_for_oid(oid)]
+
+
 @functools.lru_cache(maxsize=PARSED_CERTIFICATES)
-def _parsed(der: bytes) -> tuple[x509.Certificate, str, str, str, float]:
+def _parsed(der: bytes) -> tuple[x509.Certificate, str, str, str, float, str, str]:
     cert = x509.load_der_x509_certificate(der)
+    try:
+        issuer_dn = cert.issuer.rfc4514_string()
+    except ValueError:
+        issuer_dn = ""
     return (
         cert,
         _first(cert.subject, NameOID.COMMON_NAME),
         _first(cert.issuer, NameOID.COMMON_NAME),
         _first(cert.issuer, NameOID.ORGANIZATION_NAME),
         cert.not_valid_after_utc.timestamp(),
+        _cut(issuer_dn, ISSUER_DN_CHARS),
+        product_named(issuer_names(cert)),
     )
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def hostname_matches(cert: x509.Certificate, host: str) -> bool:
@@ -80,5 +121,8 @@ def _first(name: x509.Name, oid: x509.ObjectIdentifier) -> str:
     attributes = name.get_attributes_for_oid(oid)
     if not attributes:
         return ""
-    value = attributes[0].value
+    return _text(attributes[0].value)
+
+
+def _text(value: str | bytes) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else value

@@ -25,6 +25,8 @@ class Reason(StrEnum):
     TLS_UNTRUSTED = "tls_untrusted"
     TLS_HOSTNAME_MISMATCH = "tls_hostname_mismatch"
     TLS_EXPIRED = "tls_expired"
+    TLS_SELF_SIGNED = "tls_self_signed"
+    TLS_CHAIN_INCOMPLETE = "tls_chain_incomplete"
     HTTP_TIMEOUT = "http_timeout"
     HTTP_ERROR = "http_error"
     NTP_TIMEOUT = "ntp_timeout"
@@ -60,6 +62,10 @@ class Certificate:
     verified: bool
     """The chain verified against the trust store and the name matched."""
     hostname_matches: bool
+    issuer_dn: str = ""
+    """The whole issuer name (RFC 4514), cut to ISSUER_DN_CHARS."""
+    product: str = ""
+    """The TLS-inspection product the issuer names (`probes/inspection_products.py`); "" when unknown."""
 
 
 @dataclass(frozen=True)
@@ -76,8 +82,9 @@ class ProbeOutcome:
     http_status: int | None = None
     ntp_offset: float | None = None
     intercepted: bool | None = None
-    """TLS only: the handshake completed with a certificate that does not chain to the public roots, or whose
-    issuer is a known inspection issuer. None when no certificate was seen."""
+    """TLS only: True on evidence of TLS inspection (a configured inspection issuer or CA, a known inspection
+    product or an issuer calling itself an inspection CA); False without such evidence, even when the chain
+    did not verify (`probes/interception.py`). None when no certificate was seen."""
     range_supported: bool | None = None
     """Byte-range check only: True on 206, False when the range was ignored (200) or the request failed;
     None when the answer tells nothing (e.g. 404)."""

@@ -2,7 +2,8 @@
 
 When verification refuses the certificate (untrusted issuer, wrong name, expired), a second handshake
 that verifies nothing fetches the leaf so the outcome still names its issuer: that is how TLS
-inspection by a proxy shows up; where the page says inspection is unsupported, it fails the probe
+inspection by a proxy shows up, judged only on evidence (`interception`: a self-signed leaf or a missing
+intermediate is not inspection); where the page says inspection is unsupported, it fails the probe
 (TLS_INTERCEPTED). `open_tls` hands the verified stream on, so an HTTPS request can follow on the same
 connection (`https`).
 """
@@ -19,7 +20,8 @@ from anyio.abc import SocketStream
 from anyio.streams.tls import TLSAttribute, TLSStream
 
 from exporter.catalogue import Flag
-from exporter.probes.certificates import describe_certificate
+from exporter.probes import interception
+from exporter.probes.certificates import describe_certificate, issuer_name
 from exporter.probes.failures import CERTIFICATE_REASONS, ProbeFailed, tls_failure
 from exporter.probes.outcome import Certificate, Phase, ProbeOutcome, Reason
 from exporter.probes.prober import ProbeTarget, closing
@@ -46,12 +48,14 @@ def judge_interception(outcome: ProbeOutcome, flags: frozenset[Flag]) -> ProbeOu
     """An intercepted handshake fails endpoints on which the page says TLS inspection is unsupported."""
     if not outcome.intercepted or Flag.SSL_INSPECTION_UNSUPPORTED not in flags:
         return outcome
-    issuer = outcome.certificate.issuer_cn if outcome.certificate is not None else "unknown issuer"
+    certificate = outcome.certificate
+    product = f", {certificate.product}" if certificate is not None and certificate.product else ""
     return replace(
         outcome,
         ok=False,
         reason=Reason.TLS_INTERCEPTED,
-        detail=f"TLS inspected (certificate issued by {issuer}); unsupported on this endpoint",
+        detail=f"TLS inspected (certificate issued by {issuer_name(certificate)}{product}); "
+        "unsupported on this endpoint",
     )
 
 
@@ -62,56 +66,50 @@ async def _open_tls(
     try:
         stream = await _tls_stream(host, address, port, settings, settings.trust, phases)
     except ProbeFailed as failure:
-        certificate = None
+        der = None
         if failure.reason in CERTIFICATE_REASONS:
-            certificate = await _unverified_certificate(host, address, port, settings)
-        intercepted = _intercepted(
-            certificate, settings, chain_untrusted=failure.reason is Reason.TLS_UNTRUSTED
-        )
-        if intercepted and failure.reason is Reason.TLS_UNTRUSTED and settings.inspection_trust is not None:
+            der = await _unverified_leaf(host, address, port, settings)
+        certificate = _describe(der, host, verified=False)
+        if (
+            certificate is not None
+            and failure.reason is Reason.TLS_UNTRUSTED
+            and settings.inspection_trust is not None
+            and not interception.exempt(certificate, settings)
+        ):
             accepted = await _accepted_by_inspection_trust(host, address, port, settings)
-            if accepted is not None:
+            if not isinstance(accepted, ProbeFailed):
                 return accepted
+            if accepted.reason in CERTIFICATE_REASONS - {Reason.TLS_UNTRUSTED}:
+                failure = accepted  # the inspection CA signed it: what devices trusting that CA see
+        refusal = await interception.judge_refusal(
+            failure.reason, failure.detail, certificate, der, host, settings
+        )
         failed = ProbeOutcome(
             ok=False,
-            reason=failure.reason,
-            detail=failure.detail,
+            reason=refusal.reason,
+            detail=refusal.detail,
             phases=phases,
             certificate=certificate,
-            intercepted=intercepted,
+            intercepted=refusal.intercepted,
         )
         return failed, None
-    certificate = _describe(_peer_certificate(stream), host, verified=True)
-    intercepted = _intercepted(certificate, settings, chain_untrusted=False)
+    der = _peer_certificate(stream)
+    certificate = _describe(der, host, verified=True)
+    intercepted = interception.intercepted(certificate, settings, der)
     return ProbeOutcome(ok=True, phases=phases, certificate=certificate, intercepted=intercepted), stream
-
-
-def _intercepted(
-    certificate: Certificate | None, settings: ProbeSettings, *, chain_untrusted: bool
-) -> bool | None:
-    """A certificate that does not chain to the public roots, or from a known inspection issuer."""
-    if certificate is None:
-        return None
-    if _issued_by(certificate, settings.inspection_issuers):
-        return True
-    return chain_untrusted and not _issued_by(certificate, settings.public_issuers)
-
-
-def _issued_by(certificate: Certificate, issuers: tuple[str, ...]) -> bool:
-    names = (certificate.issuer_cn.lower(), certificate.issuer_org.lower())
-    return any(issuer in name for issuer in issuers for name in names if issuer)
 
 
 async def _accepted_by_inspection_trust(
     host: str, address: str, port: int, settings: ProbeSettings
-) -> tuple[ProbeOutcome, TLSStream] | None:
-    """The outcome for devices that trust the organisation's inspection CA, if the chain verifies there."""
+) -> tuple[ProbeOutcome, TLSStream] | ProbeFailed:
+    """The outcome for devices that trust the organisation's inspection CA if the chain verifies there,
+    else why that handshake failed."""
     assert settings.inspection_trust is not None
     phases: dict[Phase, float] = {}
     try:
         stream = await _tls_stream(host, address, port, settings, settings.inspection_trust, phases)
-    except ProbeFailed:
-        return None
+    except ProbeFailed as failure:
+        return failure
     certificate = _describe(_peer_certificate(stream), host, verified=False)
     return ProbeOutcome(ok=True, phases=phases, certificate=certificate, intercepted=True), stream
 
@@ -163,9 +161,7 @@ async def handshake(stream: SocketStream, host: str, context: ssl.SSLContext, ti
         raise tls_failure(exc) from None
 
 
-async def _unverified_certificate(
-    host: str, address: str, port: int, settings: ProbeSettings
-) -> Certificate | None:
+async def _unverified_leaf(host: str, address: str, port: int, settings: ProbeSettings) -> bytes | None:
     try:
         stream = await _tls_stream(host, address, port, settings, _inspecting_context(), {})
     except ProbeFailed:
@@ -173,7 +169,7 @@ async def _unverified_certificate(
     der = _peer_certificate(stream)
     # Closing the TCP stream ends the TLS session with it (no close_notify wanted).
     await anyio.aclose_forcefully(stream)
-    return _describe(der, host, verified=False)
+    return der
 
 
 def _describe(der: bytes | None, host: str, *, verified: bool) -> Certificate | None:

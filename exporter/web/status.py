@@ -49,6 +49,8 @@ class TlsIssuer(_Document):
     org: str
     intercepted: bool | None
     """The probe judged the certificate an inspecting proxy's; None when it could not tell."""
+    product: str = ""
+    """The TLS-inspection product the issuer names (e.g. Zscaler); '' when unknown."""
 
     @classmethod
     def of(cls, result: TargetResult) -> TlsIssuer | None:
@@ -57,7 +59,10 @@ class TlsIssuer(_Document):
         if certificate is None:
             return None
         return cls(
-            cn=certificate.issuer_cn, org=certificate.issuer_org, intercepted=result.outcome.intercepted
+            cn=certificate.issuer_cn,
+            org=certificate.issuer_org,
+            intercepted=result.outcome.intercepted,
+            product=certificate.product,
         )
 
 
@@ -195,17 +200,18 @@ def build_status(
 
 
 def _issuers(probed: list[TargetResult]) -> tuple[TlsIssuer, ...]:
-    """One entry per (cn, org); intercepted if any of its targets was judged intercepted."""
-    seen: dict[tuple[str, str], bool | None] = {}
+    """One entry per (cn, org, product); intercepted if any of its targets was judged intercepted."""
+    seen: dict[tuple[str, str, str], bool | None] = {}
     for result in probed:
         issuer = TlsIssuer.of(result)
         if issuer is None:
             continue
-        key = (issuer.cn, issuer.org)
+        key = (issuer.cn, issuer.org, issuer.product)
         judged = (seen.get(key), issuer.intercepted)
         seen[key] = True if True in judged else False if False in judged else None
     return tuple(
-        TlsIssuer(cn=cn, org=org, intercepted=intercepted) for (cn, org), intercepted in sorted(seen.items())
+        TlsIssuer(cn=cn, org=org, intercepted=intercepted, product=product)
+        for (cn, org, product), intercepted in sorted(seen.items())
     )
 
 

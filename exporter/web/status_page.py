@@ -32,7 +32,9 @@ def _when(now: float, then: float | None, gap: str = "<br>") -> str:
 
 
 def _issuer(issuer: TlsIssuer) -> str:
-    text = escape(issuer.cn + (f" ({issuer.org})" if issuer.org else ""))
+    name = issuer.cn or issuer.org or "unnamed issuer"
+    text = escape(name + (f" ({issuer.org})" if issuer.org and issuer.cn else ""))
+    text += f' <span class="tag">{escape(issuer.product)}</span>' if issuer.product else ""
     return text + (' <span class="tag warn">intercepted</span>' if issuer.intercepted else "")
 
 

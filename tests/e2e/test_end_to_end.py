@@ -100,7 +100,13 @@ def test_broken_hosts_fail_with_their_reason(
     tls = {"set_id": "173", "host": UNTRUSTED_HOST, "port": "443", "path": "direct"}
     assert registry.get_sample_value("intune_endpoint_tls_verified", tls) == 0
     issuer_cn, issuer_org = UNTRUSTED_CA_NAME
-    issuer = {**tls, "issuer_cn": issuer_cn, "issuer_org": issuer_org, "subject_cn": "lab.example.test"}
+    issuer = {
+        **tls,
+        "issuer_cn": issuer_cn,
+        "issuer_org": issuer_org,
+        "subject_cn": "lab.example.test",
+        "product": "",
+    }
     assert registry.get_sample_value("intune_endpoint_tls_issuer_info", issuer) == 1
 
     offset = registry.get_sample_value("intune_ntp_offset_seconds", {"host": "time.windows.com"})

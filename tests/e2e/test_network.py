@@ -181,6 +181,7 @@ def test_tls_inspection(probe: Any, mitm_inspecting: MitmProxy) -> None:
         **manage,
         "issuer_cn": mitm_inspecting.ca_common_name,
         "issuer_org": mitm_inspecting.ca_organization,
+        "product": "mitmproxy",
     }
     assert any(
         sample.labels.items() >= issuer.items()

@@ -135,6 +135,7 @@ def test_results_are_reported_under_every_set(plan: TargetPlan) -> None:
         "issuer_cn": CERT.issuer_cn,
         "issuer_org": CERT.issuer_org,
         "subject_cn": CERT.subject_cn,
+        "product": CERT.product,
     }
     assert registry.get_sample_value("intune_endpoint_tls_issuer_info", issuer) == 1
     assert registry.get_sample_value("intune_ntp_offset_seconds", {"host": "time.windows.com"}) == -0.25

@@ -35,6 +35,7 @@ async def test_https_to_the_pinned_address_uses_the_catalogue_name(loopback_lab:
 
     assert outcome.ok
     assert outcome.http_status == 200
+    assert outcome.intercepted is False
     assert loopback_lab.server_names[-1] == HOST
     request, _ = loopback_lab.https_server.log[-1]
     assert request.headers["Host"] == HOST
@@ -89,6 +90,7 @@ async def test_inspection_ca_answers_when_trusted(loopback_lab: LoopbackLab) -> 
     outcome = await https.probe(ProbeTarget(HOST, loopback_lab.UNTRUSTED, 443), settings)
 
     assert outcome.http_status == 200
+    assert outcome.intercepted is True  # "Contoso TLS Inspection CA" says what it is
 
 
 async def test_silent_https_server_is_a_tls_timeout(loopback_lab: LoopbackLab) -> None:

@@ -34,6 +34,7 @@ def _expected(lab: LoopbackLab, role: str, *, verified: bool, hostname_matches: 
         not_after=leaf.not_valid_after_utc.timestamp(),
         verified=verified,
         hostname_matches=hostname_matches,
+        issuer_dn=issuer.cert.subject.rfc4514_string(),
     )
 
 
@@ -46,6 +47,7 @@ async def test_verified_handshake_reports_the_certificate(loopback_lab: Loopback
     assert outcome.certificate == _expected(loopback_lab, loopback_lab.HEALTHY, verified=True)
     assert outcome.certificate.issuer_cn == "Intune Lab Root CA"
     assert outcome.certificate.issuer_org == "Intune Lab"
+    assert outcome.intercepted is False
     assert loopback_lab.server_names[-1] == HOST
 
 
@@ -67,6 +69,7 @@ async def test_untrusted_issuer_still_names_the_issuer(loopback_lab: LoopbackLab
     assert set(outcome.phases) == {Phase.CONNECT, Phase.TLS}
     assert outcome.certificate == _expected(loopback_lab, loopback_lab.UNTRUSTED, verified=False)
     assert outcome.certificate.issuer_cn == "Contoso TLS Inspection CA"
+    assert outcome.intercepted is True  # an issuer calling itself an inspection CA is evidence
 
 
 async def test_trusting_the_inspection_ca_makes_it_verified(loopback_lab: LoopbackLab) -> None:
@@ -89,6 +92,7 @@ async def test_hostname_mismatch(loopback_lab: LoopbackLab) -> None:
         loopback_lab, loopback_lab.HEALTHY, verified=False, hostname_matches=False
     )
     assert loopback_lab.server_names[-1] == loopback_lab.MISMATCH_HOST
+    assert outcome.intercepted is False
 
 
 async def test_wildcard_covers_one_label_only(loopback_lab: LoopbackLab) -> None:
@@ -108,6 +112,7 @@ async def test_expired(loopback_lab: LoopbackLab) -> None:
     assert outcome.detail == "certificate verify failed: certificate has expired"
     assert outcome.certificate == _expected(loopback_lab, loopback_lab.EXPIRED, verified=False)
     assert outcome.certificate.not_after < datetime.datetime.now(datetime.UTC).timestamp()
+    assert outcome.intercepted is False
 
 
 async def test_certificate_is_none_when_the_second_fetch_fails(

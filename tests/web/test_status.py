@@ -128,7 +128,9 @@ def test_json_document_shape(status: Status) -> None:
         "last_probe_at", "tls_issuers", "unprobed_wildcards", "failing",
     }  # fmt: skip
     assert core["verdict"] == "FAIL"
-    assert core["tls_issuers"] == [{"cn": "Contoso Inspection CA", "org": "Contoso", "intercepted": True}]
+    assert core["tls_issuers"] == [
+        {"cn": "Contoso Inspection CA", "org": "Contoso", "intercepted": True, "product": ""}
+    ]
     assert core["failing"][0] == {
         "host": "manage.microsoft.com",
         "port": 443,
@@ -142,7 +144,7 @@ def test_json_document_shape(status: Status) -> None:
         "intercepted": True,
         "issuer": "Contoso Inspection CA",
         "product": "",
-        "tls_issuer": {"cn": "Contoso Inspection CA", "org": "Contoso", "intercepted": True},
+        "tls_issuer": {"cn": "Contoso Inspection CA", "org": "Contoso", "intercepted": True, "product": ""},
         "probed_at": "2027-01-15T07:59:30Z",
     }
     unresolved = document["sets"][1]["failing"][0]
