@@ -30,6 +30,7 @@ from exporter.metrics.table import (
     ENDPOINT_DNS_ANSWER_IN_PUBLISHED_RANGES,
     ENDPOINT_DRIFT_TARGET_INFO,
     ENDPOINT_FAILURE_REASON,
+    ENDPOINT_FAMILY_UP,
     ENDPOINT_HTTP_RANGE_SUPPORTED,
     ENDPOINT_PROXY_UNAUTHENTICATED_ACCESS,
     ENDPOINT_SET_INFO,
@@ -62,12 +63,6 @@ ENDPOINT = (
     '{{ if ne $e.Labels.path "direct" }} via {{ $e.Labels.path }}{{ end }}'
 )
 FAILURE = ENDPOINT + " {{ $e.Labels.reason }}"
-ISSUER = (
-    "{{ if $e.Labels.issuer_cn }}{{ $e.Labels.issuer_cn }}{{ else if $e.Labels.issuer_org }}"
-    "{{ $e.Labels.issuer_org }}{{ else }}an unnamed issuer{{ end }}"
-    "{{ with $e.Labels.product }} ({{ . }}){{ end }}"
-)
-"""The issuer of an intune_endpoint_tls_issuer_info series: its CN, else its organisation; and the product."""
 HOST_PORT = (
     "{{ $e.Labels.host }}:{{ $e.Labels.port }}"
     '{{ if ne $e.Labels.path "direct" }} via {{ $e.Labels.path }}{{ end }}'
@@ -295,11 +290,11 @@ class _Builder:
             "({{ $labels.instance }})",
             _description(
                 "TLS to {{ $value }} endpoint(s) of set {{ $labels.set_id }} is inspected (the certificate "
-                "comes from an inspection CA or product) " + WHERE + ":",
+                "does not chain to a public root) " + WHERE + ":",
                 *self.listing(
                     tls_query,
                     [*tls_args, *intercepted_args],
-                    HOST_PORT + " issued by " + ISSUER,
+                    HOST_PORT + " issued by {{ $e.Labels.issuer_cn }}",
                     ["host", "port", "path"],
                 ),
                 '{{- " " }}The page says SSL inspection is not supported there.',
@@ -383,6 +378,37 @@ class _Builder:
             ),
         )
 
+        v6_selector, v6_args = self.query_selector(set_args, 'family="ipv6"')
+        v4_selector, _ = self.query_selector(set_args, 'family="ipv4"')
+        v6_broken = self.alert(
+            "IntuneIPv6BrokenIPv4Works",
+            (
+                f"count by ({per_set}) (\n"
+                f"  {ENDPOINT_FAMILY_UP.name}" + self.sel('family="ipv6"') + " == 0\n"
+                f"  and ignoring (family)\n"
+                f"  {ENDPOINT_FAMILY_UP.name}" + self.sel('family="ipv4"') + " == 1\n"
+                ")"
+            ),
+            s.degraded_for,
+            WARNING,
+            "IPv6 to Intune endpoints of set {{ $labels.set_id }} fails while IPv4 works "
+            "({{ $labels.instance }})",
+            _description(
+                "No IPv6 address of {{ $value }} endpoint(s) of set {{ $labels.set_id }} passes the probe, "
+                "while an IPv4 address does, " + WHERE + ":",
+                *self.listing(
+                    f"{ENDPOINT_FAMILY_UP.name}{v6_selector} == 0 and ignoring (family) "
+                    f"{ENDPOINT_FAMILY_UP.name}{v4_selector} == 1",
+                    [*v6_args, *v6_args],
+                    HOST_PORT,
+                    ["host", "port", "path"],
+                ),
+                '{{- " " }}Devices that prefer IPv6 (Windows, macOS and iOS do) wait for it to time out '
+                "before falling back to IPv4, or fail where they have no IPv4 route: enrollment and check-in "
+                "are slow or fail on IPv6-enabled networks.",
+            ),
+        )
+
         offset = self.alert(
             "IntuneNTPOffsetTooLarge",
             f"abs({NTP_OFFSET.name}{self.sel()}) > {s.ntp_max_offset_seconds:g}",
@@ -420,7 +446,7 @@ class _Builder:
                 ),
             ),
         )
-        return [tls, unauthenticated, ranges, dns, offset, ntp]
+        return [tls, unauthenticated, ranges, dns, v6_broken, offset, ntp]
 
     def drift_alerts(self) -> list[dict[str, Any]]:
         s = self.s
