@@ -63,6 +63,12 @@ ENDPOINT = (
     '{{ if ne $e.Labels.path "direct" }} via {{ $e.Labels.path }}{{ end }}'
 )
 FAILURE = ENDPOINT + " {{ $e.Labels.reason }}"
+ISSUER = (
+    "{{ if $e.Labels.issuer_cn }}{{ $e.Labels.issuer_cn }}{{ else if $e.Labels.issuer_org }}"
+    "{{ $e.Labels.issuer_org }}{{ else }}an unnamed issuer{{ end }}"
+    "{{ with $e.Labels.product }} ({{ . }}){{ end }}"
+)
+"""The issuer of an intune_endpoint_tls_issuer_info series: its CN, else its organisation; and the product."""
 HOST_PORT = (
     "{{ $e.Labels.host }}:{{ $e.Labels.port }}"
     '{{ if ne $e.Labels.path "direct" }} via {{ $e.Labels.path }}{{ end }}'
@@ -290,11 +296,11 @@ class _Builder:
             "({{ $labels.instance }})",
             _description(
                 "TLS to {{ $value }} endpoint(s) of set {{ $labels.set_id }} is inspected (the certificate "
-                "does not chain to a public root) " + WHERE + ":",
+                "comes from an inspection CA or product) " + WHERE + ":",
                 *self.listing(
                     tls_query,
                     [*tls_args, *intercepted_args],
-                    HOST_PORT + " issued by {{ $e.Labels.issuer_cn }}",
+                    HOST_PORT + " issued by " + ISSUER,
                     ["host", "port", "path"],
                 ),
                 '{{- " " }}The page says SSL inspection is not supported there.',
