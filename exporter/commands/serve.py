@@ -181,7 +181,7 @@ def serve(
     )
     for set_id, wildcards in plan.unprobed_wildcards.items():
         if wildcards:
-            log.info("set %s: wildcards without a representative host, not probed: %s", set_id, wildcards)
+            log.info("set %s: wildcards with no representative host, zone check only: %s", set_id, wildcards)
     deadline = ShutdownDeadline()
     tasks = _Tasks(config, probing, store, trackers, supervisor, reload, held, deadline)
     try:

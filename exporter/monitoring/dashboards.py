@@ -561,7 +561,7 @@ def overview(settings: MonitoringSettings) -> Json:
             "Endpoint sets",
             "One cell per endpoint set, required sets first: the share of its endpoints that are up, at the "
             "worst selected site. Red: nothing gets through; orange: some endpoints fail (the table below "
-            "says which and why); 'not probed': no result yet, or only wildcards without a representative.",
+            "says which and why); 'not probed': no result yet.",
             [
                 Query(set_cells("true"), "{{set_id}} {{name}}"),
                 Query(set_cells("false"), "{{set_id}} {{name}} (optional)"),

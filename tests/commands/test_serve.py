@@ -222,7 +222,7 @@ def test_reload_keeps_the_running_configuration_when_the_new_one_is_invalid(
         return sample_values(served.get("/metrics").text)[(name, ())]
 
     with exporter_serving(configure(["163"])) as served:
-        assert metric(served, "intune_exporter_targets") == 4
+        assert metric(served, "intune_exporter_targets") == 5  # 4 targets, the dm.microsoft.com zone
         assert metric(served, "intune_exporter_config_last_reload_successful") == 1
 
         (tmp_path / "lab.yml").write_text("interval: soon\n")
@@ -230,13 +230,13 @@ def test_reload_keeps_the_running_configuration_when_the_new_one_is_invalid(
         assert answer.status_code == 500
         assert "field 'interval': not a duration" in answer.text
         assert metric(served, "intune_exporter_config_last_reload_successful") == 0
-        assert metric(served, "intune_exporter_targets") == 4
+        assert metric(served, "intune_exporter_targets") == 5  # 4 targets, the dm.microsoft.com zone
 
         configure(["163", "190"])
         answer = httpx.post(served.base + "/-/reload", timeout=5)
         assert (answer.status_code, answer.text) == (200, "reloaded\n")
         assert metric(served, "intune_exporter_config_last_reload_successful") == 1
-        assert metric(served, "intune_exporter_targets") == 6
+        assert metric(served, "intune_exporter_targets") == 7
         assert httpx.get(served.base + "/-/reload", timeout=5).status_code == 405
 
         configure(["190"])
