@@ -197,7 +197,7 @@ PROTOCOLS = """\
   be answered with a sinkhole address (`dns_sinkholed`). No lookup precedes it; the whole check has the `dns`
   timeout and its `dns` phase. It always asks the configured resolver directly, also when `proxy` is set: the
   resolver is the organisation's, and a proxy would not show what devices' DNS answers.
-"""  # noqa: E501
+"""
 
 
 def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:

@@ -17,6 +17,7 @@ from exporter.metrics import table
 from exporter.metrics.exposition import Family, RenderedFamily, Row, RowCache, bounded
 from exporter.plan.targets import Membership, PlanHolder, Target, TargetPlan
 from exporter.probes.outcome import Phase, Reason
+from exporter.results.representatives import representative_checks
 from exporter.results.store import ResultStore, TargetResult
 
 _UP = Family(table.ENDPOINT_UP)
@@ -170,7 +171,10 @@ class ExporterCollector(Collector):
         if self._catalogue.edition is not None:
             e = self._catalogue.edition
             edition.add_metric([e.title, e.language, e.encoded_on], 1.0)
-        yield from (info, ratio, unprobed, edition)
+        valid = table.CATALOGUE_REPRESENTATIVE_VALID.gauge()
+        for check in representative_checks(plan, results):
+            valid.add_metric([check.set_id, check.entry, check.host], 1.0 if check.valid else 0.0)
+        yield from (info, ratio, unprobed, valid, edition)
 
     def _exporter_metrics(
         self, plan: TargetPlan, completed: int, last_duration: float | None, last_finished_at: float | None

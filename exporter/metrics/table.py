@@ -241,6 +241,16 @@ CATALOGUE_UNPROBED_WILDCARDS = MetricSpec(
     "(protocol dns).",
     ("set_id",),
 )
+CATALOGUE_REPRESENTATIVE_VALID = MetricSpec(
+    "intune_catalogue_representative_valid",
+    GAUGE,
+    "1 if the representative host probed for a wildcard entry still stands for it: a name under the "
+    "wildcard's zone that exists, and every certificate it presented names it; else 0.",
+    ("set_id", "entry", "host"),
+    "`entry` is the wildcard as the catalogue writes it. Absent until the host's first result. At 0 the "
+    "host's results say nothing about the wildcard, however green: choose another in "
+    "`wildcard_representatives`.",
+)
 CATALOGUE_EDITION_INFO = MetricSpec(
     "intune_catalogue_edition_info",
     GAUGE,
@@ -402,6 +412,7 @@ METRICS: tuple[MetricSpec, ...] = (
     ENDPOINT_SET_INFO,
     ENDPOINT_SET_REACHABLE_RATIO,
     CATALOGUE_UNPROBED_WILDCARDS,
+    CATALOGUE_REPRESENTATIVE_VALID,
     CATALOGUE_EDITION_INFO,
     ENDPOINT_DRIFT_TARGET_INFO,
     CATALOGUE_DRIFT_ENTRIES,

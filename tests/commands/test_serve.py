@@ -205,7 +205,7 @@ def test_documented_metrics_are_parsed() -> None:
     names = documented_metrics()
     assert "intune_endpoint_up" in names
     assert "intune_catalogue_drift_entries" in names
-    assert len(names) == 40
+    assert len(names) == 43
 
 
 def test_reload_keeps_the_running_configuration_when_the_new_one_is_invalid(
