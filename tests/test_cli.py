@@ -61,14 +61,14 @@ def test_no_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None
 
 def test_config_check_default_and_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["config", "check"]) == 0
-    assert capsys.readouterr().out.startswith("built-in default configuration: OK, 34 sets, 171 targets")
+    assert capsys.readouterr().out.startswith("built-in default configuration: OK, 34 sets, 173 targets")
     path = tmp_path / "exporter.yml"
     path.write_text("catalogue_edition: seed\n")
     assert main(["config", "check", "--config", str(path)]) == 0
-    assert capsys.readouterr().out == f"{path}: OK, 29 sets, 122 targets\n"
+    assert capsys.readouterr().out == f"{path}: OK, 29 sets, 124 targets\n"
     path.write_text('sets:\n  only: ["163"]\n')
     assert main(["config", "check", "--config", str(path)]) == 0
-    assert capsys.readouterr().out == f"{path}: OK, 1 sets, 4 targets\n"
+    assert capsys.readouterr().out == f"{path}: OK, 1 sets, 5 targets\n"
     path.write_text("concurrency: 0\n")
     assert main(["config", "check", "--config", str(path)]) == 2
     assert capsys.readouterr().err == (

@@ -150,7 +150,8 @@ async def run_cycle(plan: TargetPlan, settings: ProbeSettings, store: ResultStor
         if target.protocol is Protocol.DNS:
             # A zone check asks the resolver itself: there is no address to look up first.
             zone = ProbeTarget(target.host, target.host, target.port, flags)
-            outcome = await registry.run_probe(target.protocol, zone, settings)
+            async with limiter:
+                outcome = await registry.run_probe(target.protocol, zone, settings)
             _record(store, TargetResult(target, outcome, "", time.time()))
             return
         resolution = await lookups.get(target.host)

@@ -213,12 +213,12 @@ def test_a_failing_reload_keeps_the_running_configuration(
         assert "the running configuration is kept" in answer.text
         assert restarts(base, "reload") == 2
         assert metric(base, "intune_exporter_config_last_reload_successful") == 0
-        assert metric(base, "intune_exporter_targets") == 4
+        assert metric(base, "intune_exporter_targets") == 5  # set 163: two hosts on 80 and 443, and the zone check of *.dm.microsoft.com
 
         broken[0] = False
         config.write_text(config.read_text().replace("- '163'", "- '163'\n  - '190'"))
         os.kill(os.getpid(), signal.SIGHUP)  # reloads still work
-        wait_until(lambda: metric(base, "intune_exporter_targets") == 6, "the next reload applied")
+        wait_until(lambda: metric(base, "intune_exporter_targets") == 7, "the next reload applied")
         assert metric(base, "intune_exporter_config_last_reload_successful") == 1
 
     serve_and_check(config, check)
@@ -252,7 +252,7 @@ def test_a_sighup_as_soon_as_healthz_answers_reloads(tmp_path: Path) -> None:
         process.send_signal(signal.SIGHUP)
         targets = ("intune_exporter_targets", ())
         wait_for(
-            lambda: sample_values(httpx.get(base + "/metrics", timeout=5).text).get(targets) == 6,
+            lambda: sample_values(httpx.get(base + "/metrics", timeout=5).text).get(targets) == 7,
             process,
             what="the early SIGHUP reloaded",
         )

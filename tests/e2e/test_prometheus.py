@@ -20,6 +20,7 @@ import yaml
 from pytest_httpserver import HTTPServer
 
 from exporter.monitoring.dashboards import dashboards
+from exporter.probes.dns_zone import RANDOM_LABEL_PREFIX
 from tests.monitoring.dashboard_queries import panel_queries, variable_queries
 from tests.support.e2e_lab import write_config
 from tests.support.paths import ROOT
@@ -80,6 +81,7 @@ def scenario(
     mitm_range_stripping: MitmProxy,
 ) -> Iterator[PrometheusServer]:
     dns_server.default_address = HEALTHY
+    dns_server.unregistered_prefix = RANDOM_LABEL_PREFIX  # random names under a zone do not exist
     dns_server.nxdomain.add("enterpriseenrollment.manage.microsoft.com")
     dns_server.nxdomain.add("login.live.com")
     dns_server.records.update({"go.microsoft.com": [REFUSED], "ntp-down.example.test": [REFUSED]})
