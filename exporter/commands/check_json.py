@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from exporter.results.verdicts import SetReport, Verdict, failing, failure_record
+from exporter.results.verdicts import SetReport, Verdict, address_problem_record, failing, failure_record
 
 
 def render_json(set_reports: list[SetReport], targets: int, duration: float, exit_code: int) -> str:
@@ -37,6 +37,7 @@ def _set(report: SetReport) -> dict[str, object]:
         "up": report.up,
         "total": report.total,
         "failures": [failure_record(result) for result in report.failures],
+        "address_problems": [address_problem_record(result) for result in report.address_problems],
         "unprobed": list(report.unprobed),
         "impact": report.impact,
     }

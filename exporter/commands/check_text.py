@@ -1,4 +1,5 @@
-"""The `check` summary as a text table: a row per set, its failing hosts and, when it fails, its impact."""
+"""The `check` summary as a text table: a row per set, its failing hosts and, when it fails, its impact;
+then its hosts that are up although some of their addresses fail."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import os
 from collections.abc import Mapping
 from typing import TextIO
 
-from exporter.results.verdicts import SetReport, Verdict, failing, failure_line
+from exporter.results.verdicts import SetReport, Verdict, address_problem_line, failing, failure_line
 
 COLOURS = {Verdict.OK: "32", Verdict.PARTIAL: "33", Verdict.FAIL: "31"}
 """SGR codes: green, yellow, red. UNPROBED stays plain."""
@@ -37,6 +38,8 @@ def render(set_reports: list[SetReport], out: TextIO, *, colour: bool = False) -
             out.write(f"{indent}- {failure_line(result)}\n")
         if report.failures:
             out.write(f"{indent}impact: {report.impact}\n")
+        for result in report.address_problems:
+            out.write(f"{indent}! {address_problem_line(result)}\n")
         if report.unprobed:
             wildcards = ", ".join(report.unprobed)
             out.write(f"{indent}? DNS-level check only (no representative host): {wildcards}\n")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from exporter.catalogue import EndpointSet
@@ -32,6 +32,8 @@ class SetReport:
     section: str = ""
     impact: str = ""
     """What breaks for users when the set fails: the catalogue's `impact`, else one derived from the name."""
+    address_problems: list[TargetResult] = field(default_factory=list)
+    """Targets that are up, yet some of their resolved addresses failed the probe."""
 
 
 def reports(plan: TargetPlan, results: dict[Target, TargetResult]) -> list[SetReport]:
@@ -40,6 +42,7 @@ def reports(plan: TargetPlan, results: dict[Target, TargetResult]) -> list[SetRe
         targets = plan.targets_of(endpoint_set.id)
         probed = [results[t] for t in targets if t in results]
         failures = [r for r in probed if not r.outcome.ok]
+        address_problems = [r for r in probed if r.outcome.ok and r.failing_addresses()]
         up = len(probed) - len(failures)
         if not probed:
             verdict = Verdict.UNPROBED
@@ -62,6 +65,7 @@ def reports(plan: TargetPlan, results: dict[Target, TargetResult]) -> list[SetRe
                 unprobed,
                 endpoint_set.section,
                 impact_of(endpoint_set),
+                address_problems,
             )
         )
     return out
@@ -72,7 +76,25 @@ def impact_of(endpoint_set: EndpointSet) -> str:
     return endpoint_set.impact or f"What needs {endpoint_set.name!r} fails: its endpoints are unreachable."
 
 
-def failure_record(result: TargetResult) -> dict[str, str | int | bool | None]:
+AddressRecord = dict[str, str | bool]
+Record = dict[str, str | int | bool | list[AddressRecord] | None]
+
+
+def address_records(result: TargetResult) -> list[AddressRecord]:
+    """{address, family, ok, reason} per address probed, in the order a client tries them (reason '' when
+    ok); empty when resolution failed or a proxy resolved the name."""
+    return [
+        {
+            "address": probe.address,
+            "family": probe.family,
+            "ok": probe.ok,
+            "reason": probe.reason.value if probe.reason is not None else "",
+        }
+        for probe in result.per_address
+    ]
+
+
+def failure_record(result: TargetResult) -> Record:
     """A failing target as `check --format json` and `/api/status` both show it (docs/status.md)."""
     target, outcome = result.target, result.outcome
     return {
@@ -88,7 +110,32 @@ def failure_record(result: TargetResult) -> dict[str, str | int | bool | None]:
         "intercepted": outcome.intercepted,
         "issuer": issuer_name(outcome.certificate),
         "product": inspection_product(outcome.certificate),
+        "addresses": address_records(result),
     }
+
+
+def address_problem_record(result: TargetResult) -> Record:
+    """A target that is up while some of its addresses fail, as `check --format json` and `/api/status`
+    show it: the address it is up through and every address probed."""
+    target = result.target
+    return {
+        "host": target.host,
+        "port": target.port,
+        "protocol": target.protocol.value,
+        "address": result.address,
+        "family": address_family(result.address),
+        "addresses": address_records(result),
+    }
+
+
+def address_problem_line(result: TargetResult) -> str:
+    """'host:443/https up, but 10.0.0.9 (ipv4) connect_timeout, ...': the addresses a client may be handed
+    and fail on although the endpoint works through another."""
+    target = result.target
+    failing = ", ".join(
+        f"{probe.address} ({probe.family}) {probe.reason}" for probe in result.failing_addresses()
+    )
+    return f"{target.host}:{target.port}/{target.protocol} up, but {failing}"
 
 
 def address_family(address: str) -> str:

@@ -21,7 +21,7 @@ from exporter import __version__
 from exporter.catalogue import Category
 from exporter.plan.targets import PlanHolder, Target, TargetPlan
 from exporter.results.store import CycleStats, ResultStore, TargetResult
-from exporter.results.verdicts import Verdict, failure_record, reports
+from exporter.results.verdicts import Verdict, address_problem_record, failure_record, reports
 
 VERDICT_ORDER = {Verdict.FAIL: 0, Verdict.PARTIAL: 1, Verdict.UNPROBED: 2, Verdict.OK: 3}
 """Failing sets first, then partial, unprobed, OK."""
@@ -66,6 +66,17 @@ class TlsIssuer(_Document):
         )
 
 
+class AddressProbe(_Document):
+    """The probe of one resolved address of a direct target."""
+
+    address: str
+    family: str
+    """'ipv4' or 'ipv6'."""
+    ok: bool
+    reason: str
+    """Failure reason; '' when the address passed."""
+
+
 class FailingTarget(_Document):
     """Validated from the failing `TargetResult` itself."""
 
@@ -86,6 +97,9 @@ class FailingTarget(_Document):
     """Issuer of the certificate presented: CN, else O, else the whole DN; '' when none was seen."""
     product: str
     """The TLS-inspection product the issuer identifies; '' when unknown."""
+    addresses: tuple[AddressProbe, ...]
+    """Every address probed, in the order a client tries them; empty when resolution failed or a proxy
+    resolved the name."""
     tls_issuer: TlsIssuer | None
     probed_at: Timestamp
 
@@ -95,6 +109,29 @@ class FailingTarget(_Document):
         if not isinstance(value, TargetResult):
             return value
         return {**failure_record(value), "tls_issuer": TlsIssuer.of(value), "probed_at": value.finished_at}
+
+
+class AddressProblem(_Document):
+    """A target that is up while some of its addresses fail; validated from its `TargetResult`."""
+
+    host: str
+    port: int
+    protocol: str
+    address: str
+    """The address the target is up through."""
+    family: str
+    addresses: tuple[AddressProbe, ...]
+    probed_at: Timestamp
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_result(cls, value: Any) -> Any:
+        if not isinstance(value, TargetResult):
+            return value
+        return {**address_problem_record(value), "probed_at": value.finished_at}
+
+    def failing(self) -> tuple[AddressProbe, ...]:
+        return tuple(probe for probe in self.addresses if not probe.ok)
 
 
 class SetStatus(_Document):
@@ -116,6 +153,8 @@ class SetStatus(_Document):
     """Distinct issuers of the certificates the set's targets presented."""
     unprobed_wildcards: tuple[str, ...] = Field(validation_alias="unprobed")
     failing: tuple[FailingTarget, ...] = Field(validation_alias="failures")
+    address_problems: tuple[AddressProblem, ...]
+    """Targets that are up although some of their addresses fail the probe."""
 
 
 class ExporterFacts(_Document):

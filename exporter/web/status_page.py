@@ -5,7 +5,7 @@ from __future__ import annotations
 from html import escape
 
 from exporter.results.verdicts import Verdict
-from exporter.web.status import FailingTarget, SetStatus, Status, TlsIssuer, iso
+from exporter.web.status import AddressProbe, AddressProblem, FailingTarget, SetStatus, Status, TlsIssuer, iso
 
 _BADGE = {
     Verdict.FAIL: "fail",
@@ -38,6 +38,26 @@ def _issuer(issuer: TlsIssuer) -> str:
     return text + (' <span class="tag warn">intercepted</span>' if issuer.intercepted else "")
 
 
+def _probe(probe: AddressProbe) -> str:
+    """'10.0.0.9 (ipv4) connect_timeout' or '10.0.0.1 (ipv4) up'."""
+    return f"{probe.address} ({probe.family}) {probe.reason if not probe.ok else 'up'}"
+
+
+def _addresses(probes: tuple[AddressProbe, ...]) -> str:
+    """The compact list of a target's addresses: one line, the failing ones marked."""
+    items = (f'<span class="addr{"" if p.ok else " bad"}">{escape(_probe(p))}</span>' for p in probes)
+    return '<span class="addresses">addresses: ' + ", ".join(items) + "</span>"
+
+
+def _address_problem(problem: AddressProblem) -> str:
+    where = f"{problem.host}:{problem.port}/{problem.protocol}"
+    failing = ", ".join(_probe(probe) for probe in problem.failing())
+    return (
+        f'<li class="address-problem"><code>{escape(where)}</code> up, but '
+        f'<span class="reason">{escape(failing)}</span> {_addresses(problem.addresses)}</li>'
+    )
+
+
 def _failure(failing: FailingTarget) -> str:
     where = f"{failing.host}:{failing.port}/{failing.protocol}"
     parts = [f'<code>{escape(where)}</code> <span class="reason">{escape(failing.reason)}</span>']
@@ -50,6 +70,8 @@ def _failure(failing: FailingTarget) -> str:
     if failing.tls_issuer is not None:
         facts.append("issuer " + failing.tls_issuer.cn)
     parts.append(f'<span class="facts">{escape("; ".join(facts))}</span>')
+    if len(failing.addresses) > 1:
+        parts.append(_addresses(failing.addresses))
     if failing.tls_issuer is not None and failing.tls_issuer.intercepted:
         parts.append('<span class="tag warn">intercepted</span>')
     return "<li>" + " ".join(parts) + "</li>"
@@ -64,6 +86,7 @@ def _set_row(endpoint_set: SetStatus, now: float) -> str:
     if endpoint_set.impact and verdict in (Verdict.FAIL, Verdict.PARTIAL):
         about += f'<br><span class="impact">{escape(endpoint_set.impact)}</span>'
     problems = "".join(_failure(f) for f in endpoint_set.failing)
+    problems += "".join(_address_problem(p) for p in endpoint_set.address_problems)
     if endpoint_set.unprobed_wildcards:
         wildcards = escape(", ".join(endpoint_set.unprobed_wildcards))
         problems += f'<li class="muted">DNS-level check only (no representative host): {wildcards}</li>'
@@ -162,7 +185,8 @@ td li {{ margin-bottom: .3em; overflow-wrap: break-word; }}
 .tag {{ font-size: .75em; border: 1px solid #8a93a3; border-radius: 3px; padding: 0 .3em; color: #5b6475; }}
 .tag.warn {{ border-color: #c62828; color: #c62828; }}
 .reason {{ font-weight: 600; color: #b71c1c; }}
-.detail, .facts, .impact {{ display: block; font-size: .9em; color: #5b6475; }}
+.detail, .facts, .impact, .addresses {{ display: block; font-size: .9em; color: #5b6475; }}
+.addr.bad {{ color: #b71c1c; }}
 .impact {{ color: #8a4b00; }}
 code {{ font-family: ui-monospace, monospace; font-size: .95em; }}
 footer {{ margin-top: 1.5em; color: #5b6475; }}
@@ -180,8 +204,8 @@ footer {{ margin-top: 1.5em; color: #5b6475; }}
 <table>
 <colgroup><col style="width: 6.5em"><col style="width: 4.5em"><col style="width: 24%">\
 <col style="width: 3.5em"><col><col style="width: 12em"><col style="width: 10.5em"></colgroup>
-<thead><tr><th>Verdict</th><th>Set</th><th>Name and section</th><th>Up</th><th>Failing targets</th>\
-<th>TLS issuer</th><th>Last probe (UTC)</th></tr></thead>
+<thead><tr><th>Verdict</th><th>Set</th><th>Name and section</th><th>Up</th>\
+<th>Failing targets and addresses</th><th>TLS issuer</th><th>Last probe (UTC)</th></tr></thead>
 <tbody>
 {rows}
 </tbody></table>

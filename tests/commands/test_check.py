@@ -18,13 +18,14 @@ from pathlib import Path
 import pytest
 
 from exporter.cli import main
-from exporter.commands.check_text import use_colour
+from exporter.commands.check_json import render_json
+from exporter.commands.check_text import render, use_colour
 from exporter.commands.progress import Progress
 from exporter.plan.targets import NetworkPath, Target
 from exporter.probes.outcome import Certificate, ProbeOutcome, Reason
 from exporter.probes.prober import Protocol
-from exporter.results.store import ResultStore, TargetResult
-from exporter.results.verdicts import Verdict, failure_line, failure_record
+from exporter.results.store import AddressOutcome, ResultStore, TargetResult
+from exporter.results.verdicts import SetReport, Verdict, failure_line, failure_record
 from tests.support.e2e_lab import (
     BLACKHOLE_HOST,
     NXDOMAIN_HOST,
@@ -163,6 +164,7 @@ def test_json_summary(lab_config: Path, capsys: pytest.CaptureFixture[str]) -> N
             "up",
             "total",
             "failures",
+            "address_problems",
             "unprobed",
             "impact",
         }
@@ -184,8 +186,10 @@ def test_json_summary(lab_config: Path, capsys: pytest.CaptureFixture[str]) -> N
         "intercepted": None,
         "issuer": "",
         "product": "",
+        "addresses": [{"address": REFUSED, "family": "ipv4", "ok": False, "reason": "connect_refused"}],
     }
     nxdomain = sets["97"]["failures"][0]
+    assert nxdomain["addresses"] == []
     assert (nxdomain["host"], nxdomain["reason"], nxdomain["address"]) == (NXDOMAIN_HOST, "dns_nxdomain", "")
     assert (nxdomain["family"], nxdomain["intercepted"], nxdomain["issuer"]) == ("", None, "")
     inspected = sets["173"]["failures"][0]
@@ -438,4 +442,75 @@ def test_failure_line_names_no_address_for_a_proxied_name() -> None:
         "h.example.com:80/http proxy_refused [proxy via proxy.example:3128] "
         "(proxy proxy.example:3128 answered 403 Forbidden)"
     )
-    assert failure_record(failed)["family"] == ""
+    assert (failure_record(failed)["family"], failure_record(failed)["addresses"]) == ("", [])
+
+
+# ---------------------------------------------------------------- per-address results
+
+
+def _per_address_reports() -> list[SetReport]:
+    """Set 189: one host up through 10.0.0.1 while 10.0.0.9 and 2001:db8::9 fail, one failing on both of
+    its addresses."""
+    up = TargetResult(
+        Target("up.example.com", 443, Protocol.HTTPS),
+        ProbeOutcome(ok=True, detail="up through 10.0.0.1; failing: ..."),
+        "10.0.0.1",
+        0.0,
+        (
+            AddressOutcome("10.0.0.1", "ipv4", True),
+            AddressOutcome("10.0.0.9", "ipv4", False, Reason.CONNECT_TIMEOUT, "timed out"),
+            AddressOutcome("2001:db8::9", "ipv6", False, Reason.CONNECT_REFUSED, "refused"),
+        ),
+    )
+    down = TargetResult(
+        Target("down.example.com", 443, Protocol.HTTPS),
+        ProbeOutcome.failure(Reason.CONNECT_TIMEOUT, "timed out"),
+        "10.0.0.2",
+        0.0,
+        (
+            AddressOutcome("10.0.0.2", "ipv4", False, Reason.CONNECT_TIMEOUT, "timed out"),
+            AddressOutcome("2001:db8::2", "ipv6", False, Reason.CONNECT_REFUSED, "refused"),
+        ),
+    )
+    return [
+        SetReport("189", "Config", True, Verdict.PARTIAL, 1, 2, [down], [], "Core", "No config.", [up]),
+        SetReport("163", "Core", True, Verdict.OK, 0, 0, [], []),
+    ]
+
+
+def test_text_names_the_failing_addresses_of_an_endpoint_that_is_up() -> None:
+    out = io.StringIO()
+    render(_per_address_reports(), out)
+    lines = [line.strip() for line in out.getvalue().splitlines()]
+    assert lines[2:5] == [
+        "- down.example.com:443/https connect_timeout 10.0.0.2 (timed out)",
+        "impact: No config.",
+        "! up.example.com:443/https up, but 10.0.0.9 (ipv4) connect_timeout, "
+        "2001:db8::9 (ipv6) connect_refused",
+    ]
+    assert lines[5].split()[0] == "163"
+
+
+def test_json_lists_every_address_and_the_endpoints_up_with_failing_addresses() -> None:
+    document = json.loads(render_json(_per_address_reports(), 3, 0.5, 1))
+    config = document["sets"][0]
+    assert config["failures"][0]["addresses"] == [
+        {"address": "10.0.0.2", "family": "ipv4", "ok": False, "reason": "connect_timeout"},
+        {"address": "2001:db8::2", "family": "ipv6", "ok": False, "reason": "connect_refused"},
+    ]
+    assert config["address_problems"] == [
+        {
+            "host": "up.example.com",
+            "port": 443,
+            "protocol": "https",
+            "address": "10.0.0.1",
+            "family": "ipv4",
+            "addresses": [
+                {"address": "10.0.0.1", "family": "ipv4", "ok": True, "reason": ""},
+                {"address": "10.0.0.9", "family": "ipv4", "ok": False, "reason": "connect_timeout"},
+                {"address": "2001:db8::9", "family": "ipv6", "ok": False, "reason": "connect_refused"},
+            ],
+        }
+    ]
+    assert document["sets"][1]["address_problems"] == []
+    assert document["totals"]["targets_failing"] == 1  # up with failing addresses is not failing

@@ -12,7 +12,7 @@ from exporter.catalogue import EndpointSet
 from exporter.plan.targets import Membership, NetworkPath, PlanHolder, Target, TargetPlan
 from exporter.probes.outcome import Certificate, ProbeOutcome, Reason
 from exporter.probes.prober import Protocol
-from exporter.results.store import CycleStats, ResultStore, TargetResult
+from exporter.results.store import AddressOutcome, CycleStats, ResultStore, TargetResult
 from exporter.results.verdicts import Verdict
 from exporter.web.status import Status, StatusSource, build_status
 from exporter.web.status_page import ago, render_page
@@ -62,10 +62,19 @@ def results() -> dict[Target, TargetResult]:
     )
     refused = ProbeOutcome.failure(Reason.CONNECT_REFUSED, "Connection refused")
     fine = ProbeOutcome(ok=True, certificate=PUBLIC, intercepted=False)
+    manage_addresses = (
+        AddressOutcome("10.0.0.1", "ipv4", False, Reason.TLS_UNTRUSTED, HOSTILE),
+        AddressOutcome("2001:db8::1", "ipv6", False, Reason.CONNECT_TIMEOUT, "timed out"),
+    )
+    cdn_addresses = (
+        AddressOutcome("10.0.0.3", "ipv4", True),
+        AddressOutcome("10.0.0.9", "ipv4", False, Reason.CONNECT_TIMEOUT, "timed out"),
+        AddressOutcome("2001:db8::9", "ipv6", False, Reason.CONNECT_REFUSED, HOSTILE),
+    )
     return {
-        MANAGE: TargetResult(MANAGE, intercepted, "10.0.0.1", NOW - 30),
+        MANAGE: TargetResult(MANAGE, intercepted, "10.0.0.1", NOW - 30, manage_addresses),
         CHECKIN: TargetResult(CHECKIN, refused, "10.0.0.2", NOW - 20),
-        APPS_CDN: TargetResult(APPS_CDN, fine, "10.0.0.3", NOW - 10),
+        APPS_CDN: TargetResult(APPS_CDN, fine, "10.0.0.3", NOW - 10, cdn_addresses),
         CONFIG: TargetResult(CONFIG, refused, "", NOW - 5),
     }
 
@@ -92,6 +101,17 @@ def test_verdicts_and_failing_sets_first(status: Status) -> None:
     issuer = core.failing[0].tls_issuer
     assert issuer is not None
     assert (issuer.cn, issuer.org, issuer.intercepted) == ("Contoso Inspection CA", "Contoso", True)
+    # The CDN is up through 10.0.0.3, yet two of its addresses fail: listed under both its sets.
+    assert [(s.id, [p.host for p in s.address_problems]) for s in status.sets] == [
+        ("163", []),
+        ("150", ["swdc.azureedge.net"]),
+        ("wild", []),
+        ("170", ["swdc.azureedge.net"]),
+    ]
+    assert [(p.address, p.ok, p.reason) for p in status.sets[3].address_problems[0].failing()] == [
+        ("10.0.0.9", False, "connect_timeout"),
+        ("2001:db8::9", False, "connect_refused"),
+    ]
     assert status.sets[2].unprobed_wildcards == ("*.dm.microsoft.com",)
     assert status.sets[2].last_probe_at is None
     summary = status.summary
@@ -125,7 +145,7 @@ def test_json_document_shape(status: Status) -> None:
     core = document["sets"][0]
     assert set(core) == {
         "id", "name", "section", "category", "required", "impact", "notes", "verdict", "up", "total",
-        "last_probe_at", "tls_issuers", "unprobed_wildcards", "failing",
+        "last_probe_at", "tls_issuers", "unprobed_wildcards", "failing", "address_problems",
     }  # fmt: skip
     assert core["verdict"] == "FAIL"
     assert core["tls_issuers"] == [
@@ -144,12 +164,33 @@ def test_json_document_shape(status: Status) -> None:
         "intercepted": True,
         "issuer": "Contoso Inspection CA",
         "product": "",
+        "addresses": [
+            {"address": "10.0.0.1", "family": "ipv4", "ok": False, "reason": "tls_untrusted"},
+            {"address": "2001:db8::1", "family": "ipv6", "ok": False, "reason": "connect_timeout"},
+        ],
         "tls_issuer": {"cn": "Contoso Inspection CA", "org": "Contoso", "intercepted": True, "product": ""},
         "probed_at": "2027-01-15T07:59:30Z",
     }
+    assert core["failing"][1]["addresses"] == []  # proxied: the proxy resolved the name
+    assert core["address_problems"] == []
     unresolved = document["sets"][1]["failing"][0]
-    assert (unresolved["address"], unresolved["family"]) == ("", "")
+    assert (unresolved["address"], unresolved["family"], unresolved["addresses"]) == ("", "", [])
     assert (unresolved["tls_issuer"], unresolved["intercepted"], unresolved["issuer"]) == (None, None, "")
+    assert document["sets"][1]["address_problems"] == [
+        {
+            "host": "swdc.azureedge.net",
+            "port": 443,
+            "protocol": "https",
+            "address": "10.0.0.3",
+            "family": "ipv4",
+            "addresses": [
+                {"address": "10.0.0.3", "family": "ipv4", "ok": True, "reason": ""},
+                {"address": "10.0.0.9", "family": "ipv4", "ok": False, "reason": "connect_timeout"},
+                {"address": "2001:db8::9", "family": "ipv6", "ok": False, "reason": "connect_refused"},
+            ],
+            "probed_at": "2027-01-15T07:59:50Z",
+        }
+    ]
 
 
 def field_paths(value: Any, prefix: str = "") -> set[str]:
@@ -200,6 +241,14 @@ def test_page_escapes_remote_text_and_shows_failures(status: Status) -> None:
     assert "intercepted" in text
     assert "2027-01-15T07:59:40Z (20 s ago)" in text
     assert "DNS-level check only (no representative host): *.dm.microsoft.com" in text
+    assert "addresses: 10.0.0.1 (ipv4) tls_untrusted, 2001:db8::1 (ipv6) connect_timeout" in text
+    problem = (
+        "swdc.azureedge.net:443/https up, but 10.0.0.9 (ipv4) connect_timeout, 2001:db8::9 (ipv6) "
+        "connect_refused addresses: 10.0.0.3 (ipv4) up, 10.0.0.9 (ipv4) connect_timeout, 2001:db8::9 (ipv6) "
+        "connect_refused"
+    )
+    assert text.count(problem) == 2  # under 170 and 150
+    assert page.count('<span class="addr bad">') == 2 + 2 * 2
     assert page.index('id="set-163"') < page.index('id="set-150"') < page.index('id="set-170"')
     for link in ('href="metrics"', 'href="api/status"', 'href="healthz"', 'href="ready"'):
         assert link in page
