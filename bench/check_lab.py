@@ -42,7 +42,7 @@ async def baseline(
 
     async def one(host: str, port: int, protocol: Protocol) -> None:
         async with limit:
-            if protocol is Protocol.NTP:
+            if protocol in (Protocol.NTP, Protocol.DNS):  # a UDP exchange, not a connection: no baseline
                 return
             tls = context if protocol in (Protocol.TLS, Protocol.HTTPS) else None
             _, writer = await asyncio.open_connection(

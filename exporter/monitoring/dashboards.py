@@ -18,10 +18,13 @@ from typing import Any
 from exporter.metrics.table import (
     CATALOGUE_DRIFT_ENTRIES,
     CATALOGUE_EDITION_INFO,
+    CATALOGUE_REPRESENTATIVE_VALID,
     CATALOGUE_UNPROBED_WILDCARDS,
+    ENDPOINT_ADDRESSES,
     ENDPOINT_DNS_ANSWER_IN_PUBLISHED_RANGES,
     ENDPOINT_DRIFT_TARGET_INFO,
     ENDPOINT_FAILURE_REASON,
+    ENDPOINT_FAMILY_UP,
     ENDPOINT_HTTP_RANGE_SUPPORTED,
     ENDPOINT_HTTP_STATUS_CODE,
     ENDPOINT_PROBE_DURATION,
@@ -746,6 +749,10 @@ def network(settings: MonitoringSettings) -> Json:
     duration = q.per_set(ENDPOINT_PROBE_DURATION.name)
     direct = q.per_set(ENDPOINT_UP.name, 'path="direct"')
     proxied = q.per_set(ENDPOINT_UP.name, 'path="proxy"')
+    family_up = distinct_endpoints(q.per_set(ENDPOINT_FAMILY_UP.name))
+    unreachable_addresses = q.per_set(ENDPOINT_ADDRESSES.name, 'state="unreachable"')
+    unreachable = f"max without (set_id, state) ({unreachable_addresses})"
+    representative = q.per_set(CATALOGUE_REPRESENTATIVE_VALID.name)
     offset = settings.ntp_max_offset_seconds
 
     def how_many(expr: str) -> str:
@@ -905,6 +912,32 @@ def network(settings: MonitoringSettings) -> Json:
             steps=(("orange", None),),
             sort_by="Endpoints",
             descending=True,
+        ),
+        table(
+            "IPv4 / IPv6 reachability",
+            "Directly probed endpoints, per address family, where the family is down (no address of it "
+            "passed, or its lookup failed while the other family answered) or where some addresses fail "
+            "while others work: clients handed such an address fail until they fall back. check and "
+            "/api/status name the failing addresses.",
+            f"{family_up} == 0 or ({family_up} and {unreachable} > 0)",
+            columns=("host", "port", "protocol", "path", "family", *WHERE),
+            value="Family",
+            w=14,
+            steps=(("red", None), ("orange", 1)),
+            mappings=[value_mapping({0: ("down", "red"), 1: ("some addresses unreachable", "orange")})],
+            sort_by="Family",
+        ),
+        table(
+            "Representative hosts that no longer fit their wildcard",
+            "Hosts probed for a wildcard entry that are no longer under its zone, no longer exist, or "
+            "present a certificate that does not name them: their results say nothing about the wildcard. "
+            "Pick another in wildcard_representatives.",
+            f"{representative} == 0",
+            columns=("set_id", "entry", "host", *WHERE),
+            value="Fits",
+            w=10,
+            steps=ONE_GOOD,
+            mappings=[value_mapping({0: ("no longer fits", "red"), 1: ("fits", "green")})],
         ),
     ]
     return dashboard(
