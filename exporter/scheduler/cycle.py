@@ -92,6 +92,9 @@ async def _probe_each(
         async with limiter:
             outcomes[index] = await registry.run_probe(target.protocol, probed, settings)
 
+    if len(addresses) == 1:  # the common case: no task group to pay for
+        await dial(0)
+        return outcomes
     async with anyio.create_task_group() as group:
         for index in range(len(addresses)):
             group.start_soon(dial, index)
