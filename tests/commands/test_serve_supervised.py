@@ -213,7 +213,8 @@ def test_a_failing_reload_keeps_the_running_configuration(
         assert "the running configuration is kept" in answer.text
         assert restarts(base, "reload") == 2
         assert metric(base, "intune_exporter_config_last_reload_successful") == 0
-        assert metric(base, "intune_exporter_targets") == 5  # set 163: two hosts on 80 and 443, and the zone check of *.dm.microsoft.com
+        # set 163: two hosts on 80 and 443, and the zone check of *.dm.microsoft.com
+        assert metric(base, "intune_exporter_targets") == 5
 
         broken[0] = False
         config.write_text(config.read_text().replace("- '163'", "- '163'\n  - '190'"))
