@@ -4,9 +4,7 @@ shows as a tls (or http, ntp, connect, dns) phase as long as its timeout, not as
 from __future__ import annotations
 
 import gc
-import socket
 import ssl
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -20,6 +18,7 @@ from exporter.probes.prober import ProbeTarget
 from exporter.probes.settings import ProbeSettings, ProxyRoute
 from tests.support.simulators.dns_server import DNSServer
 from tests.support.simulators.ntp_server import NTPServer
+from tests.support.simulators.scripted_proxy import scripted_proxy, silent
 from tests.support.simulators.tls_servers import LoopbackLab
 
 pytestmark = pytest.mark.anyio
@@ -110,41 +109,10 @@ async def test_silent_dns_server_times_the_dns_phase(dns_server: DNSServer) -> N
 
 @contextmanager
 def silent_proxy(*, answer_connect: bool) -> Iterator[ProxyRoute]:
-    """A proxy on loopback that reads the request head, then (with `answer_connect`, after a 200 to a
-    CONNECT) never says anything more until the client hangs up."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(0.2)
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                connection, _ = listener.accept()
-            except TimeoutError:
-                continue
-            with connection:
-                connection.settimeout(0.2)
-                head = b""
-                while not stop.is_set():
-                    try:
-                        chunk = connection.recv(4096)
-                    except TimeoutError:
-                        continue
-                    if not chunk:
-                        break
-                    head += chunk
-                    if answer_connect and head.startswith(b"CONNECT") and head.endswith(b"\r\n\r\n"):
-                        connection.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
-                        head = b""
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield ProxyRoute("127.0.0.1", listener.getsockname()[1])
-    finally:
-        stop.set()
-        thread.join()
-        listener.close()
+    """A proxy that reads the request head, then (with `answer_connect`, after a 200 to a CONNECT) never
+    says anything more until the client hangs up."""
+    with scripted_proxy(silent(answer_connect=answer_connect)) as (route, _heads):
+        yield route
 
 
 async def test_connect_request_a_proxy_never_answers_is_the_connect_phase(loopback_lab: LoopbackLab) -> None:

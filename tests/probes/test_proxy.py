@@ -3,10 +3,6 @@ cover the well-behaved answers in tests/e2e/test_network.py)."""
 
 from __future__ import annotations
 
-import socket
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 
 import pytest
@@ -14,60 +10,16 @@ import pytest
 from exporter.probes import tcp
 from exporter.probes.outcome import Reason
 from exporter.probes.prober import ProbeTarget
-from exporter.probes.settings import ProxyRoute
+from tests.support.simulators.scripted_proxy import Script, answer, scripted_proxy
 from tests.support.simulators.tls_servers import LoopbackLab
 
 pytestmark = pytest.mark.anyio
 
 TARGET = ProbeTarget("manage.microsoft.com", "manage.microsoft.com", 443)
 
-Script = Callable[[socket.socket, bytes], None]
-"""What the proxy does with a connection, given the request head it read."""
-
-
-@contextmanager
-def scripted_proxy(script: Script) -> Iterator[tuple[ProxyRoute, list[bytes]]]:
-    """A one-connection-at-a-time proxy on loopback; yields its route and the request heads it read."""
-    heads: list[bytes] = []
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(0.2)
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                connection, _ = listener.accept()
-            except TimeoutError:
-                continue
-            with connection:
-                head = b""
-                while b"\r\n\r\n" not in head:
-                    chunk = connection.recv(4096)
-                    if not chunk:
-                        break
-                    head += chunk
-                heads.append(head)
-                script(connection, head)
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield ProxyRoute("127.0.0.1", listener.getsockname()[1], "user:secret"), heads
-    finally:
-        stop.set()
-        thread.join()
-        listener.close()
-
-
-def answer(data: bytes) -> Script:
-    def script(connection: socket.socket, _head: bytes) -> None:
-        connection.sendall(data)
-
-    return script
-
 
 async def probe_through(loopback_lab: LoopbackLab, script: Script) -> tuple[Reason | None, str, list[bytes]]:
-    with scripted_proxy(script) as (route, heads):
+    with scripted_proxy(script, "user:secret") as (route, heads):
         settings = replace(loopback_lab.probe_settings(timeout=1.0), proxy=route, port_remap={})
         outcome = await tcp.probe(TARGET, settings)
     return outcome.reason, outcome.detail, heads
