@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from exporter.config.file import LoadedConfig
 from exporter.config.proxy import split_proxy_url
 from exporter.errors import NO_VALUE, ConfigError
 from exporter.plan.probe_settings import proxy_credentials, trust_context
-from exporter.plan.proxy_routes import environment_proxies, environment_proxy_url
+from exporter.plan.proxy_routes import environment_proxy
 from exporter.plan.targets import ExtraHost
 from exporter.reference.page_source import HttpOptions, PageSource, is_url, read_page
 from exporter.reference.snapshot import SnapshotStore, load_or_create_client_id
@@ -37,12 +36,8 @@ def page_http_options(
     config = loaded.config
     route = config.proxy.url
     if route is None and config.proxy.from_environment:
-        proxies = environment_proxies(environ)
         host = urllib.parse.urlsplit(url).hostname or ""
-        # Not in typeshed, but part of urllib.request since Python 3.0; it reads NO_PROXY's syntax.
-        bypass = "no" in proxies and urllib.request.proxy_bypass_environment(host, proxies)  # type: ignore[attr-defined]
-        value = proxies.get("https" if url.startswith("https:") else "http")
-        route = environment_proxy_url(value) if value is not None and not bypass else None
+        route = environment_proxy("https" if url.startswith("https:") else "http", host, environ)
     if route is not None:
         credentials = proxy_credentials(config, loaded.source, environ)
         if credentials is not None:

@@ -35,12 +35,14 @@ def environment_proxies(environ: Mapping[str, str]) -> dict[str, str]:
     }
 
 
-def _environment_proxy(protocol: Protocol, host: str, environ: Mapping[str, str]) -> str | None:
+def environment_proxy(scheme: str, host: str, environ: Mapping[str, str]) -> str | None:
+    """The environment's proxy URL (without credentials) for a `scheme` ('http' or 'https') request to
+    `host`, or None when there is none or NO_PROXY exempts the host."""
     proxies = environment_proxies(environ)
     # Not in typeshed, but part of urllib.request since Python 3.0; it reads NO_PROXY's syntax.
     if "no" in proxies and urllib.request.proxy_bypass_environment(host, proxies):  # type: ignore[attr-defined]
         return None
-    url = proxies.get("http" if protocol is Protocol.HTTP else "https")
+    url = proxies.get(scheme)
     return None if url is None else environment_proxy_url(url)
 
 
@@ -63,7 +65,7 @@ def paths_for(
     elif settings.url is not None:
         url = settings.url
     elif settings.from_environment:
-        url = _environment_proxy(target.protocol, target.host, environ)
+        url = environment_proxy("http" if target.protocol is Protocol.HTTP else "https", target.host, environ)
     else:
         url = None
     if url is None:
