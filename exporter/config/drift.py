@@ -53,6 +53,12 @@ PROBE_ADDED_NEEDS_SUFFIXES = (
 SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 
+def _at_least(seconds: float, floor: float, why: str) -> float:
+    if seconds < floor:
+        raise ValueError(f"must be at least {format_duration(floor)}: {why}")
+    return seconds
+
+
 def _source_name(value: str) -> str:
     if not SOURCE_NAME.match(value):
         raise ValueError("must be lower-case letters, digits, '-' and '_', at most 63 characters")
@@ -89,10 +95,7 @@ class PageSettings(Section):
     @field_validator("check_interval")
     @classmethod
     def _interval(cls, value: float) -> float:
-        if value < MIN_PAGE_CHECK_INTERVAL:
-            floor = format_duration(MIN_PAGE_CHECK_INTERVAL)
-            raise ValueError(f"must be at least {floor}: the page is a documentation article, not an API")
-        return value
+        return _at_least(value, MIN_PAGE_CHECK_INTERVAL, "the page is a documentation article, not an API")
 
     @property
     def source_name(self) -> str:
@@ -131,10 +134,8 @@ class WebServiceSettings(Section):
     @field_validator("version_check_interval")
     @classmethod
     def _interval(cls, value: float) -> float:
-        if value < MIN_VERSION_CHECK_INTERVAL:
-            floor = format_duration(MIN_VERSION_CHECK_INTERVAL)
-            raise ValueError(f"must be at least {floor}: Microsoft asks clients to check about once an hour")
-        return value
+        why = "Microsoft asks clients to check about once an hour"
+        return _at_least(value, MIN_VERSION_CHECK_INTERVAL, why)
 
     @property
     def source_name(self) -> str:
