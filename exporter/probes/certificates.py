@@ -48,9 +48,14 @@ def issuer_name(certificate: Certificate | None) -> str:
     issuer'; never longer than ISSUER_NAME_CHARS."""
     if certificate is None:
         return "an unknown issuer"
-    name = certificate.issuer_cn or certificate.issuer_org or certificate.issuer_dn
-    name = " ".join(name.split())  # no line breaks or runs of blanks in a one-line detail
+    name = issuer_line(certificate)
     return _cut(name, ISSUER_NAME_CHARS) if name else "an unnamed issuer"
+
+
+def issuer_line(certificate: Certificate) -> str:
+    """The issuer's CN, else its organisation, else the whole DN, on one line ('' when all are empty)."""
+    name = certificate.issuer_cn or certificate.issuer_org or certificate.issuer_dn
+    return " ".join(name.split())  # remote text: no line breaks or runs of blanks
 
 
 def issuer_names(cert: x509.Certificate) -> list[str]:

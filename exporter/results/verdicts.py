@@ -8,6 +8,7 @@ from enum import StrEnum
 
 from exporter.catalogue import EndpointSet
 from exporter.plan.targets import Target, TargetPlan
+from exporter.probes.certificates import issuer_line
 from exporter.probes.outcome import Certificate
 from exporter.results.store import TargetResult
 
@@ -149,15 +150,12 @@ def address_family(address: str) -> str:
 
 def issuer_name(certificate: Certificate | None) -> str:
     """Who issued the certificate presented: its CN, else its O, else the whole issuer DN; '' without one."""
-    if certificate is None:
-        return ""
-    name = certificate.issuer_cn or certificate.issuer_org or str(getattr(certificate, "issuer_dn", ""))
-    return " ".join(name.split())  # remote text: one line, no runs of blanks
+    return issuer_line(certificate) if certificate is not None else ""
 
 
 def inspection_product(certificate: Certificate | None) -> str:
     """The TLS-inspection product the issuer identifies; '' when unknown or without a certificate."""
-    return str(getattr(certificate, "product", "")) if certificate is not None else ""
+    return certificate.product if certificate is not None else ""
 
 
 def failure_line(result: TargetResult) -> str:
