@@ -1,5 +1,6 @@
 """A real Prometheus server (Debian's `prometheus` package) on 127.0.0.1, scraping given targets with given
-rule files, for end-to-end tests of alerts and dashboard queries."""
+rule files, for end-to-end tests of alerts and dashboard queries; or started from a whole configuration
+(`config=`), in agent mode (`agent=True`) or with extra flags."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -28,8 +30,14 @@ class PrometheusServer:
         *,
         labels: dict[str, str] | None = None,
         interval: str = "1s",
+        config: dict[str, Any] | None = None,
+        agent: bool = False,
+        flags: Sequence[str] = (),
     ) -> None:
-        """`targets`: job name -> list of 'host:port'."""
+        """`targets`: job name -> list of 'host:port'. `config`, when given, is the whole configuration file
+        instead of the one built from `targets`, `rule_files`, `labels` and `interval`. `agent` runs
+        Prometheus in agent mode (scrape and remote-write only: no queries, no rules); `flags` are added to
+        the command line (e.g. '--web.enable-remote-write-receiver')."""
         binary = shutil.which("prometheus")
         if binary is None:
             pytest.fail(f"prometheus not found: {INSTALL_HINT}")
@@ -38,6 +46,9 @@ class PrometheusServer:
         self._rule_files = rule_files
         self._labels = labels or {}
         self._interval = interval
+        self._config = config
+        self._agent = agent
+        self._flags = tuple(flags)
         self._directory = Path(tempfile.mkdtemp(prefix="prometheus-"))
         self.port = free_port()
         self._process: subprocess.Popen[str] | None = None
@@ -47,27 +58,22 @@ class PrometheusServer:
         return f"http://127.0.0.1:{self.port}"
 
     def __enter__(self) -> PrometheusServer:
-        config = {
-            "global": {"scrape_interval": self._interval, "evaluation_interval": self._interval},
-            "rule_files": [str(path) for path in self._rule_files],
-            "scrape_configs": [
-                {
-                    "job_name": job,
-                    "scrape_timeout": self._interval,
-                    "static_configs": [{"targets": targets, "labels": self._labels}],
-                }
-                for job, targets in self._targets.items()
-            ],
-        }
+        config = self._config if self._config is not None else self._built_config()
         config_path = self._directory / "prometheus.yml"
         config_path.write_text(yaml.safe_dump(config))
+        storage = (
+            ["--enable-feature=agent", f"--storage.agent.path={self._directory / 'agent'}"]
+            if self._agent
+            else [f"--storage.tsdb.path={self._directory / 'data'}"]
+        )
         self._process = subprocess.Popen(
             [
                 self._binary,
                 f"--config.file={config_path}",
-                f"--storage.tsdb.path={self._directory / 'data'}",
+                *storage,
                 f"--web.listen-address=127.0.0.1:{self.port}",
                 "--log.level=warn",
+                *self._flags,
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -85,6 +91,20 @@ class PrometheusServer:
             time.sleep(0.1)
         self.__exit__(None, None, None)
         pytest.fail("prometheus never became ready")
+
+    def _built_config(self) -> dict[str, Any]:
+        return {
+            "global": {"scrape_interval": self._interval, "evaluation_interval": self._interval},
+            "rule_files": [str(path) for path in self._rule_files],
+            "scrape_configs": [
+                {
+                    "job_name": job,
+                    "scrape_timeout": self._interval,
+                    "static_configs": [{"targets": targets, "labels": self._labels}],
+                }
+                for job, targets in self._targets.items()
+            ],
+        }
 
     def __exit__(
         self, kind: type[BaseException] | None, value: BaseException | None, traceback: TracebackType | None
