@@ -10,6 +10,13 @@ from dataclasses import dataclass, field, replace
 from exporter.plan.targets import Target
 from exporter.probes.dns import FamilyAnswer
 from exporter.probes.outcome import ProbeOutcome, Reason
+from exporter.results.history import (
+    FAILURES_PER_TARGET,
+    HISTORY_CYCLES,
+    BoundedLog,
+    CycleVerdict,
+    FailureEntry,
+)
 
 
 @dataclass(frozen=True)
@@ -58,12 +65,21 @@ class ResultStore:
     _range_checks: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _listeners: list[Callable[[TargetResult], None]] = field(default_factory=list)
+    _cycle_listeners: list[Callable[[float], None]] = field(default_factory=list)
+    _failures: BoundedLog[Target, FailureEntry] = field(
+        default_factory=lambda: BoundedLog(FAILURES_PER_TARGET)
+    )
+    _set_history: BoundedLog[str, CycleVerdict] = field(default_factory=lambda: BoundedLog(HISTORY_CYCLES))
 
     def put(self, result: TargetResult) -> TargetResult | None:
         """Store `result`, then tell the listeners; returns the result it replaces."""
         with self._lock:
             previous = self._results.get(result.target)
             self._results[result.target] = result
+        if not result.outcome.ok:
+            reason = result.outcome.reason.value if result.outcome.reason else ""
+            entry = FailureEntry(result.finished_at, reason, result.outcome.detail, result.address)
+            self._failures.append(result.target, entry)
         for listener in self._listeners:
             listener(result)
         return previous
@@ -84,12 +100,36 @@ class ResultStore:
             return dict(self._range_checks)
 
     def cycle_done(self, duration: float) -> None:
+        """Count a completed cycle, then call the cycle listeners with the time it finished."""
+        finished_at = time.time()
         with self._lock:
-            self._stats = CycleStats(self._stats.completed + 1, duration, time.time())
+            self._stats = CycleStats(self._stats.completed + 1, duration, finished_at)
+        for listener in self._cycle_listeners:
+            listener(finished_at)
+
+    def on_cycle(self, listener: Callable[[float], None]) -> None:
+        """Call `listener` with the finish time of every cycle completed from now on."""
+        self._cycle_listeners.append(listener)
 
     def retain(self, targets: set[Target]) -> None:
+        """Forget the results and failures of every target not in `targets` (it left the plan)."""
         with self._lock:
             self._results = {t: r for t, r in self._results.items() if t in targets}
+        self._failures.retain(targets)
+
+    def failures(self) -> dict[Target, tuple[FailureEntry, ...]]:
+        """The last failures of each target that failed, oldest first (FAILURES_PER_TARGET at most)."""
+        return self._failures.snapshot()
+
+    def record_set_verdicts(self, verdicts: dict[str, CycleVerdict]) -> None:
+        """Append one cycle's verdict per set; sets not in `verdicts` (left the plan) are forgotten."""
+        for set_id, verdict in verdicts.items():
+            self._set_history.append(set_id, verdict)
+        self._set_history.retain(verdicts)
+
+    def set_history(self) -> dict[str, tuple[CycleVerdict, ...]]:
+        """Each set's verdicts over the last cycles, oldest first (HISTORY_CYCLES at most)."""
+        return self._set_history.snapshot()
 
     def snapshot(self) -> tuple[dict[Target, TargetResult], CycleStats]:
         with self._lock:

@@ -8,6 +8,7 @@ import ssl
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import parse_qs
 
 from prometheus_client import CollectorRegistry
 
@@ -15,7 +16,7 @@ from exporter.metrics.exposition import SeriesCap, metrics_app
 from exporter.results.store import ResultStore
 from exporter.web.hardened_server import DEFAULT_LIMITS, LimitedServer, LimitedServer6, Limits
 from exporter.web.status import Status
-from exporter.web.status_page import render_page
+from exporter.web.status_page import refresh_seconds, render_page
 
 StartResponse = Callable[..., Any]
 
@@ -48,8 +49,9 @@ def make_app(  # noqa: C901 -- a flat dispatch: one branch per endpoint of the W
                 return _text(start_response, "200 OK", "ready\n")
             return _text(start_response, "503 Service Unavailable", "first probe cycle not finished yet\n")
         if path == "/":
+            refresh = refresh_seconds(parse_qs(environ.get("QUERY_STRING", "")).get("refresh", []))
             start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
-            return [render_page(status()).encode()]
+            return [render_page(status(), refresh).encode()]
         if path == "/api/status":
             start_response("200 OK", [("Content-Type", "application/json")])
             return [json.dumps(status().model_dump(mode="json"), indent=1).encode()]

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, model_valida
 from exporter import __version__
 from exporter.catalogue import Category
 from exporter.plan.targets import PlanHolder, Target, TargetPlan
+from exporter.results.history import CycleVerdict, FailureEntry
 from exporter.results.store import CycleStats, ResultStore, TargetResult
 from exporter.results.verdicts import Verdict, address_problem_record, failure_record, reports
 
@@ -134,6 +135,45 @@ class AddressProblem(_Document):
         return tuple(probe for probe in self.addresses if not probe.ok)
 
 
+class SetWarning(_Document):
+    """Something to look at on a set that is up: one host, and what was seen."""
+
+    kind: str
+    """'outside_published_ranges' (DNS answers outside the set's CIDRs) or 'tls_intercepted' (up through an
+    inspecting proxy)."""
+    host: str
+    addresses: tuple[str, ...]
+    """The addresses outside the ranges, or the address the intercepted target was probed on."""
+
+
+class HistoryCell(_Document):
+    """The set's verdict at the end of one cycle."""
+
+    at: Timestamp
+    verdict: Verdict
+    up: int
+    total: int
+
+
+class RecentFailure(_Document):
+    at: Timestamp
+    reason: str
+    detail: str
+    address: str
+
+
+class TargetFailures(_Document):
+    """A target's last failures: while it fails, and for the cycles the history shows once it recovers."""
+
+    host: str
+    port: int
+    protocol: str
+    up: bool
+    """The latest probe passed: the target recovered."""
+    failures: tuple[RecentFailure, ...]
+    """Newest first."""
+
+
 class SetStatus(_Document):
     """Validated from the set's `SetReport` (what `check` prints), plus what only the status shows."""
 
@@ -155,6 +195,10 @@ class SetStatus(_Document):
     failing: tuple[FailingTarget, ...] = Field(validation_alias="failures")
     address_problems: tuple[AddressProblem, ...]
     """Targets that are up although some of their addresses fail the probe."""
+    warnings: tuple[SetWarning, ...]
+    history: tuple[HistoryCell, ...]
+    """The set's verdict over the last cycles, oldest first."""
+    recent_failures: tuple[TargetFailures, ...]
 
 
 class ExporterFacts(_Document):
@@ -173,6 +217,10 @@ class Summary(_Document):
     sets_partial: int
     sets_failing: int
     sets_unprobed: int
+    required_sets_failing: int
+    optional_sets_failing: int
+    required_sets_partial: int
+    optional_sets_partial: int
     targets_probed: int
     targets_failing: int
 
@@ -191,7 +239,9 @@ def build_status(
     stats: CycleStats,
     config_source: str,
     now: float,
+    memory: Memory | None = None,
 ) -> Status:
+    memory = memory or Memory()
     by_set: dict[str, list[TargetResult]] = defaultdict(list)
     for target, members in plan.targets.items():
         result = results.get(target)
@@ -208,6 +258,7 @@ def build_status(
             "notes": endpoint_set.notes,
             "tls_issuers": _issuers(probed),
             "last_probe_at": max((r.finished_at for r in probed), default=None),
+            **memory.of_set(report.set_id, probed),
         }
         report_fields = {field.name: getattr(report, field.name) for field in dataclasses.fields(report)}
         sets.append(SetStatus.model_validate(report_fields | only_here))
@@ -231,11 +282,78 @@ def build_status(
             sets_partial=verdicts.count(Verdict.PARTIAL),
             sets_failing=verdicts.count(Verdict.FAIL),
             sets_unprobed=verdicts.count(Verdict.UNPROBED),
+            required_sets_failing=_count(sets, Verdict.FAIL, required=True),
+            optional_sets_failing=_count(sets, Verdict.FAIL, required=False),
+            required_sets_partial=_count(sets, Verdict.PARTIAL, required=True),
+            optional_sets_partial=_count(sets, Verdict.PARTIAL, required=False),
             targets_probed=len(probed_targets),
             targets_failing=sum(1 for r in probed_targets if not r.outcome.ok),
         ),
         sets=tuple(sets),
     )
+
+
+def _count(sets: list[SetStatus], verdict: Verdict, required: bool) -> int:
+    return sum(1 for s in sets if s.verdict is verdict and s.required is required)
+
+
+@dataclasses.dataclass(frozen=True)
+class Memory:
+    """What the store remembers beyond the latest results: range checks, set history, target failures."""
+
+    range_checks: dict[tuple[str, str], tuple[str, ...]] = dataclasses.field(default_factory=dict)
+    history: dict[str, tuple[CycleVerdict, ...]] = dataclasses.field(default_factory=dict)
+    failures: dict[Target, tuple[FailureEntry, ...]] = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def of_store(cls, store: ResultStore) -> Memory:
+        return cls(store.range_checks(), store.set_history(), store.failures())
+
+    def of_set(self, set_id: str, probed: list[TargetResult]) -> dict[str, Any]:
+        """The set's `warnings`, `history` and `recent_failures` fields."""
+        history = self.history.get(set_id, ())
+        return {
+            "warnings": self._warnings(set_id, probed),
+            "history": tuple(
+                HistoryCell(at=c.at, verdict=Verdict(c.verdict), up=c.up, total=c.total) for c in history
+            ),
+            "recent_failures": self._recent_failures(probed, history[0].at if history else None),
+        }
+
+    def _warnings(self, set_id: str, probed: list[TargetResult]) -> tuple[SetWarning, ...]:
+        outside = [
+            SetWarning(kind="outside_published_ranges", host=host, addresses=addresses)
+            for (checked_set, host), addresses in sorted(self.range_checks.items())
+            if checked_set == set_id and addresses
+        ]
+        intercepted = [
+            SetWarning(kind="tls_intercepted", host=r.target.host, addresses=tuple(filter(None, [r.address])))
+            for r in probed
+            if r.outcome.ok and r.outcome.intercepted
+        ]
+        return tuple(outside + intercepted)
+
+    def _recent_failures(self, probed: list[TargetResult], since: float | None) -> tuple[TargetFailures, ...]:
+        """Failing targets, and targets up again whose last failure is within the history (`since`)."""
+        out = []
+        for result in probed:
+            logged = self.failures.get(result.target, ())
+            if not logged:
+                continue
+            up = result.outcome.ok
+            if up and since is not None and logged[-1].at < since:
+                continue
+            target = result.target
+            failures = tuple(
+                RecentFailure(at=f.at, reason=f.reason, detail=f.detail, address=f.address)
+                for f in reversed(logged)
+            )
+            out.append(
+                TargetFailures(
+                    host=target.host, port=target.port, protocol=target.protocol, up=up, failures=failures
+                )
+            )
+        return tuple(out)
 
 
 def _issuers(probed: list[TargetResult]) -> tuple[TlsIssuer, ...]:
@@ -268,8 +386,20 @@ class StatusSource:
         self._store = store
         self._config_source = config_source
         self._clock = clock
+        store.on_cycle(self._record_cycle)
+
+    def _record_cycle(self, finished_at: float) -> None:
+        """Append each set's verdict of the cycle just finished to the store's set history."""
+        results, _ = self._store.snapshot()
+        self._store.record_set_verdicts(
+            {
+                report.set_id: CycleVerdict(finished_at, report.verdict.value, report.up, report.total)
+                for report in reports(self._plans.current, results)
+            }
+        )
 
     def __call__(self) -> Status:
         plan = self._plans.current
         results, stats = self._store.snapshot()
-        return build_status(plan, results, stats, self._config_source(), self._clock())
+        memory = Memory.of_store(self._store)
+        return build_status(plan, results, stats, self._config_source(), self._clock(), memory)

@@ -5,7 +5,22 @@ from __future__ import annotations
 from html import escape
 
 from exporter.results.verdicts import Verdict
-from exporter.web.status import AddressProbe, AddressProblem, FailingTarget, SetStatus, Status, TlsIssuer, iso
+from exporter.web.status import (
+    AddressProbe,
+    AddressProblem,
+    FailingTarget,
+    HistoryCell,
+    SetStatus,
+    SetWarning,
+    Status,
+    TargetFailures,
+    TlsIssuer,
+    iso,
+)
+
+DEFAULT_REFRESH_SECONDS = 60
+"""The page reloads itself this often unless `?refresh=0` turns it off."""
+REFRESH_BOUNDS = (15, 300)
 
 _BADGE = {
     Verdict.FAIL: "fail",
@@ -31,11 +46,90 @@ def _when(now: float, then: float | None, gap: str = "<br>") -> str:
     return f'<time datetime="{iso(then)}">{iso(then)}</time>{gap}<span class="ago">({ago(now, then)})</span>'
 
 
+def refresh_seconds(values: list[str]) -> int:
+    """The page's auto-refresh from the `refresh` query values: 0 turns it off, other numbers are kept
+    within REFRESH_BOUNDS, anything else (or nothing) gives DEFAULT_REFRESH_SECONDS."""
+    try:
+        seconds = int(values[-1])
+    except (IndexError, ValueError):
+        return DEFAULT_REFRESH_SECONDS
+    if seconds == 0:
+        return 0
+    low, high = REFRESH_BOUNDS
+    return min(max(seconds, low), high)
+
+
+_JUDGEMENT = {
+    True: "judged intercepted (TLS inspection)",
+    False: "judged not intercepted",
+    None: "not judged",
+}
+
+
 def _issuer(issuer: TlsIssuer) -> str:
+    """One short line (CN, product, intercepted); organisation, product and judgement on hover."""
     name = issuer.cn or issuer.org or "unnamed issuer"
-    text = escape(name + (f" ({issuer.org})" if issuer.org and issuer.cn else ""))
+    details = [f"issuer CN: {issuer.cn or '-'}", f"organisation: {issuer.org or '-'}"]
+    details += [f"product: {issuer.product}"] if issuer.product else []
+    details.append(_JUDGEMENT[issuer.intercepted])
+    text = escape(name)
     text += f' <span class="tag">{escape(issuer.product)}</span>' if issuer.product else ""
-    return text + (' <span class="tag warn">intercepted</span>' if issuer.intercepted else "")
+    text += ' <span class="tag warn">intercepted</span>' if issuer.intercepted else ""
+    return f'<div class="issuer" title="{escape("; ".join(details))}">{text}</div>'
+
+
+def _issuers(issuers: tuple[TlsIssuer, ...]) -> str:
+    if not issuers:
+        return '<span class="muted">-</span>'
+    return "".join(_issuer(i) for i in issuers)
+
+
+_WARNING_TEXT = {
+    "outside_published_ranges": "DNS answers outside the published ranges",
+    "tls_intercepted": "up through TLS inspection",
+}
+
+
+def _warning(warning: SetWarning) -> str:
+    addresses = f" ({', '.join(warning.addresses)})" if warning.addresses else ""
+    text = f"{_WARNING_TEXT.get(warning.kind, warning.kind)}: {warning.host}{addresses}"
+    return f'<li class="warning"><span class="tag warn">warning</span> {escape(text)}</li>'
+
+
+def _cell_title(cell: HistoryCell) -> str:
+    """'2026-01-31T12:00:00Z PARTIAL 2/3 up'."""
+    return f"{iso(cell.at)} {cell.verdict.value} {cell.up}/{cell.total} up"
+
+
+def _history(cells: tuple[HistoryCell, ...]) -> str:
+    """One box per cycle, oldest first, coloured by the set's verdict then; time and up/total on hover."""
+    if not cells:
+        return ""
+    boxes = "".join(
+        f'<span class="cycle {_BADGE[c.verdict]}" title="{_cell_title(c)}"></span>' for c in cells
+    )
+    return f'<div class="history" title="last {len(cells)} cycles, oldest first">{boxes}</div>'
+
+
+def _recent(targets: tuple[TargetFailures, ...]) -> str:
+    """A `<details>` listing each target's last failures, newest first."""
+    if not targets:
+        return ""
+    items = []
+    for target in targets:
+        where = f"{target.host}:{target.port}/{target.protocol}" + (" (up again)" if target.up else "")
+        lines = "".join(
+            f'<li><time datetime="{iso(f.at)}">{iso(f.at)}</time> '
+            f'<span class="reason">{escape(f.reason)}</span> {escape(f.address or "not resolved")}'
+            f"{f' <span class=detail>{escape(f.detail)}</span>' if f.detail else ''}</li>"
+            for f in target.failures
+        )
+        items.append(f"<li><code>{escape(where)}</code><ol>{lines}</ol></li>")
+    count = sum(len(t.failures) for t in targets)
+    return (
+        f'<details class="recent"><summary>recent failures ({count})</summary><ul>{"".join(items)}</ul>'
+        "</details>"
+    )
 
 
 def _probe(probe: AddressProbe) -> str:
@@ -79,26 +173,30 @@ def _failure(failing: FailingTarget) -> str:
 
 def _set_row(endpoint_set: SetStatus, now: float) -> str:
     verdict = endpoint_set.verdict
+    badge = f'<span class="badge {_BADGE[verdict]}">{escape(verdict.value)}</span>'
+    if endpoint_set.warnings:
+        badge += ' <span class="badge warning">warning</span>'
     name = escape(endpoint_set.name)
     if endpoint_set.required:
         name += ' <span class="tag">required</span>'
     about = escape(endpoint_set.section)
     if endpoint_set.impact and verdict in (Verdict.FAIL, Verdict.PARTIAL):
         about += f'<br><span class="impact">{escape(endpoint_set.impact)}</span>'
-    problems = "".join(_failure(f) for f in endpoint_set.failing)
+    problems = "".join(_warning(w) for w in endpoint_set.warnings)
+    problems += "".join(_failure(f) for f in endpoint_set.failing)
     problems += "".join(_address_problem(p) for p in endpoint_set.address_problems)
     if endpoint_set.unprobed_wildcards:
         wildcards = escape(", ".join(endpoint_set.unprobed_wildcards))
         problems += f'<li class="muted">DNS-level check only (no representative host): {wildcards}</li>'
-    issuers = "<br>".join(_issuer(i) for i in endpoint_set.tls_issuers) or '<span class="muted">-</span>'
+    recent = _recent(endpoint_set.recent_failures)
     return (
         f'<tr id="set-{escape(endpoint_set.id)}" class="{_BADGE[verdict]}">'
-        f'<td><span class="badge {_BADGE[verdict]}">{escape(verdict.value)}</span></td>'
+        f"<td>{badge}</td>"
         f"<td><code>{escape(endpoint_set.id)}</code></td>"
-        f'<td>{name}<div class="section">{about}</div></td>'
+        f'<td>{name}<div class="section">{about}</div>{_history(endpoint_set.history)}</td>'
         f'<td class="num">{endpoint_set.up}/{endpoint_set.total}</td>'
-        f"<td>{f'<ul>{problems}</ul>' if problems else ''}</td>"
-        f"<td>{issuers}</td>"
+        f"<td>{f'<ul>{problems}</ul>' if problems else ''}{recent}</td>"
+        f'<td class="issuers">{_issuers(endpoint_set.tls_issuers)}</td>'
         f'<td class="when">{_when(now, endpoint_set.last_probe_at)}</td>'
         "</tr>"
     )
@@ -107,8 +205,18 @@ def _set_row(endpoint_set: SetStatus, now: float) -> str:
 def _summary(status: Status) -> str:
     summary = status.summary
     cards = (
-        ("fail", summary.sets_failing, "sets failing"),
-        ("partial", summary.sets_partial, "sets partial"),
+        ("fail", summary.required_sets_failing, "required sets failing"),
+        (
+            "fail" if summary.optional_sets_failing else "ok",
+            summary.optional_sets_failing,
+            "optional sets failing",
+        ),
+        ("partial", summary.required_sets_partial, "required sets partial"),
+        (
+            "partial" if summary.optional_sets_partial else "ok",
+            summary.optional_sets_partial,
+            "optional sets partial",
+        ),
         ("unprobed", summary.sets_unprobed, "sets unprobed"),
         ("ok", summary.sets_ok, "sets OK"),
         ("fail" if summary.targets_failing else "ok", summary.targets_failing, "targets failing"),
@@ -136,13 +244,29 @@ def _facts(status: Status) -> str:
     return "".join(f"<p>{line}</p>" for line in lines)
 
 
-def render_page(status: Status) -> str:
+def _refresh_link(refresh: int) -> str:
+    """The control that turns auto-refresh off or on: a relative link, so it works behind a path prefix."""
+    if refresh:
+        return (
+            f'<span id="refresh">Reloads every {refresh} s '
+            '(<a href="?refresh=0">turn auto-refresh off</a>)</span>'
+        )
+    return (
+        '<span id="refresh">Auto-refresh off '
+        f'(<a href="?refresh={DEFAULT_REFRESH_SECONDS}">turn it on</a>)</span>'
+    )
+
+
+def render_page(status: Status, refresh: int = DEFAULT_REFRESH_SECONDS) -> str:
+    """The page; it reloads itself every `refresh` seconds (0: never)."""
     facts = status.exporter
     banner = ""
     if not facts.ready:
         banner = _FIRST_CYCLE
     rows = "".join(_set_row(s, status.generated_at) for s in status.sets)
     return _PAGE.format(
+        refresh_meta=f'<meta http-equiv="refresh" content="{refresh}">\n' if refresh else "",
+        refresh_link=_refresh_link(refresh),
         version=escape(facts.version),
         generated=iso(status.generated_at),
         banner=banner,
@@ -159,7 +283,7 @@ _FIRST_CYCLE = (
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Intune endpoint exporter</title>
+{refresh_meta}<title>Intune endpoint exporter</title>
 <style>
 body {{ font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; color: #1d2330; background: #fff; }}
 h1 {{ font-size: 1.4em; margin: 0 0 .2em; }}
@@ -182,6 +306,14 @@ td li {{ margin-bottom: .3em; overflow-wrap: break-word; }}
   color: #fff; font-weight: 700; font-size: .85em; }}
 .badge.fail {{ background: #c62828; }} .badge.partial {{ background: #d97b00; }}
 .badge.unprobed {{ background: #79828f; }} .badge.ok {{ background: #2e7d32; }}
+.badge.warning {{ background: #b26a00; min-width: 0; margin-top: .2em; }}
+.issuer {{ white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }}
+.history {{ display: flex; gap: 1px; margin-top: .3em; height: 10px; }}
+.cycle {{ width: 5px; height: 10px; }}
+.cycle.ok {{ background: #2e7d32; }} .cycle.partial {{ background: #ef8f00; }}
+.cycle.fail {{ background: #c62828; }} .cycle.unprobed {{ background: #b8bec8; }}
+details.recent summary {{ cursor: pointer; color: #5b6475; font-size: .9em; }}
+details.recent ol {{ margin: 0; padding-left: 1.2em; font-size: .9em; }}
 .tag {{ font-size: .75em; border: 1px solid #8a93a3; border-radius: 3px; padding: 0 .3em; color: #5b6475; }}
 .tag.warn {{ border-color: #c62828; color: #c62828; }}
 .reason {{ font-weight: 600; color: #b71c1c; }}
@@ -194,7 +326,7 @@ footer {{ margin-top: 1.5em; color: #5b6475; }}
 <body>
 <header>
 <h1>Intune endpoint exporter {version}</h1>
-<div class="sub">Status at <time datetime="{generated}">{generated}</time> (UTC)</div>
+<div class="sub">Status at <time datetime="{generated}">{generated}</time> (UTC). {refresh_link}</div>
 <nav><a href="metrics">/metrics</a><a href="api/status">/api/status</a><a href="healthz">/healthz</a>\
 <a href="ready">/ready</a></nav>
 </header>
@@ -209,6 +341,6 @@ footer {{ margin-top: 1.5em; color: #5b6475; }}
 <tbody>
 {rows}
 </tbody></table>
-<footer>Refresh the page for new results; the same data as JSON: <a href="api/status">api/status</a>.</footer>
+<footer>The same data as JSON: <a href="api/status">api/status</a>.</footer>
 </body></html>
 """

@@ -12,9 +12,10 @@ from exporter.catalogue import EndpointSet
 from exporter.plan.targets import Membership, NetworkPath, PlanHolder, Target, TargetPlan
 from exporter.probes.outcome import Certificate, ProbeOutcome, Reason
 from exporter.probes.prober import Protocol
+from exporter.results.history import CycleVerdict, FailureEntry
 from exporter.results.store import AddressOutcome, CycleStats, ResultStore, TargetResult
 from exporter.results.verdicts import Verdict
-from exporter.web.status import Status, StatusSource, build_status
+from exporter.web.status import Memory, Status, StatusSource, build_status
 from exporter.web.status_page import ago, render_page
 from tests.support.docs_tables import table_first_column
 from tests.support.paths import ROOT
@@ -139,13 +140,18 @@ def test_json_document_shape(status: Status) -> None:
         "sets_partial": 1,
         "sets_failing": 1,
         "sets_unprobed": 1,
+        "required_sets_failing": 1,
+        "optional_sets_failing": 0,
+        "required_sets_partial": 0,
+        "optional_sets_partial": 1,
         "targets_probed": 4,
         "targets_failing": 3,
     }
     core = document["sets"][0]
     assert set(core) == {
         "id", "name", "section", "category", "required", "impact", "notes", "verdict", "up", "total",
-        "last_probe_at", "tls_issuers", "unprobed_wildcards", "failing", "address_problems",
+        "last_probe_at", "tls_issuers", "unprobed_wildcards", "failing", "address_problems", "warnings",
+        "history", "recent_failures",
     }  # fmt: skip
     assert core["verdict"] == "FAIL"
     assert core["tls_issuers"] == [
@@ -206,9 +212,26 @@ def field_paths(value: Any, prefix: str = "") -> set[str]:
     return found
 
 
-def test_every_field_is_documented(status: Status) -> None:
+def test_every_field_is_documented(plan: TargetPlan) -> None:
+    memory = Memory(
+        range_checks={("170", "swdc.azureedge.net"): ("192.0.2.7",)},
+        history={"163": (CycleVerdict(NOW - 60, "OK", 2, 2), CycleVerdict(NOW - 5, "FAIL", 0, 2))},
+        failures={CONFIG: (FailureEntry(NOW - 5, "connect_refused", "Connection refused", ""),)},
+    )
+    status = build_status(plan, results(), CycleStats(3, 1.25, NOW - 5), "/etc/exporter.yml", NOW, memory)
     documented = table_first_column(ROOT / "docs" / "status.md", "## Fields")
     assert field_paths(status.model_dump(mode="json")) == documented
+    sets = {s.id: s for s in status.sets}
+    assert [(w.kind, w.host, w.addresses) for w in sets["170"].warnings] == [
+        ("outside_published_ranges", "swdc.azureedge.net", ("192.0.2.7",))
+    ]
+    assert [c.verdict for c in sets["163"].history] == [Verdict.OK, Verdict.FAIL]
+    assert [(t.host, t.up, [f.reason for f in t.failures]) for t in sets["150"].recent_failures] == [
+        ("config.office.com", False, ["connect_refused"])
+    ]
+    page = render_page(status, refresh=0)
+    assert 'http-equiv="refresh"' not in page and 'href="?refresh=60"' in page
+    assert '<span class="badge warning">warning</span>' in page and "recent failures (1)" in page
 
 
 class _Text(HTMLParser):
