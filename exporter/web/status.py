@@ -52,6 +52,8 @@ class TlsIssuer(_Document):
     """The probe judged the certificate an inspecting proxy's; None when it could not tell."""
     product: str = ""
     """The TLS-inspection product the issuer names (e.g. Zscaler); '' when unknown."""
+    dn: str = ""
+    """The whole issuer name (RFC 4514), shown on hover on the status page."""
 
     @classmethod
     def of(cls, result: TargetResult) -> TlsIssuer | None:
@@ -64,6 +66,7 @@ class TlsIssuer(_Document):
             org=certificate.issuer_org,
             intercepted=result.outcome.intercepted,
             product=certificate.product,
+            dn=certificate.issuer_dn,
         )
 
 
@@ -357,18 +360,18 @@ class Memory:
 
 
 def _issuers(probed: list[TargetResult]) -> tuple[TlsIssuer, ...]:
-    """One entry per (cn, org, product); intercepted if any of its targets was judged intercepted."""
-    seen: dict[tuple[str, str, str], bool | None] = {}
+    """One entry per (cn, org, product, dn); intercepted if any of its targets was judged intercepted."""
+    seen: dict[tuple[str, str, str, str], bool | None] = {}
     for result in probed:
         issuer = TlsIssuer.of(result)
         if issuer is None:
             continue
-        key = (issuer.cn, issuer.org, issuer.product)
+        key = (issuer.cn, issuer.org, issuer.product, issuer.dn)
         judged = (seen.get(key), issuer.intercepted)
         seen[key] = True if True in judged else False if False in judged else None
     return tuple(
-        TlsIssuer(cn=cn, org=org, intercepted=intercepted, product=product)
-        for (cn, org, product), intercepted in sorted(seen.items())
+        TlsIssuer(cn=cn, org=org, intercepted=intercepted, product=product, dn=dn)
+        for (cn, org, product, dn), intercepted in sorted(seen.items())
     )
 
 

@@ -67,9 +67,9 @@ _JUDGEMENT = {
 
 
 def _issuer(issuer: TlsIssuer) -> str:
-    """One short line (CN, product, intercepted); organisation, product and judgement on hover."""
+    """One short line (CN, product, intercepted); the whole issuer name, product and judgement on hover."""
     name = issuer.cn or issuer.org or "unnamed issuer"
-    details = [f"issuer CN: {issuer.cn or '-'}", f"organisation: {issuer.org or '-'}"]
+    details = [f"issuer: {issuer.dn or issuer.cn or '-'}", f"organisation: {issuer.org or '-'}"]
     details += [f"product: {issuer.product}"] if issuer.product else []
     details.append(_JUDGEMENT[issuer.intercepted])
     text = escape(name)

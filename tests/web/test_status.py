@@ -16,7 +16,7 @@ from exporter.results.history import CycleVerdict, FailureEntry
 from exporter.results.store import AddressOutcome, CycleStats, ResultStore, TargetResult
 from exporter.results.verdicts import Verdict
 from exporter.web.status import Memory, Status, StatusSource, build_status
-from exporter.web.status_page import ago, render_page
+from exporter.web.status_page import ago, refresh_seconds, render_page
 from tests.support.docs_tables import table_first_column
 from tests.support.paths import ROOT
 
@@ -155,7 +155,7 @@ def test_json_document_shape(status: Status) -> None:
     }  # fmt: skip
     assert core["verdict"] == "FAIL"
     assert core["tls_issuers"] == [
-        {"cn": "Contoso Inspection CA", "org": "Contoso", "intercepted": True, "product": ""}
+        {"cn": "Contoso Inspection CA", "org": "Contoso", "intercepted": True, "product": "", "dn": ""}
     ]
     assert core["failing"][0] == {
         "host": "manage.microsoft.com",
@@ -174,7 +174,13 @@ def test_json_document_shape(status: Status) -> None:
             {"address": "10.0.0.1", "family": "ipv4", "ok": False, "reason": "tls_untrusted"},
             {"address": "2001:db8::1", "family": "ipv6", "ok": False, "reason": "connect_timeout"},
         ],
-        "tls_issuer": {"cn": "Contoso Inspection CA", "org": "Contoso", "intercepted": True, "product": ""},
+        "tls_issuer": {
+            "cn": "Contoso Inspection CA",
+            "org": "Contoso",
+            "intercepted": True,
+            "product": "",
+            "dn": "",
+        },
         "probed_at": "2027-01-15T07:59:30Z",
     }
     assert core["failing"][1]["addresses"] == []  # proxied: the proxy resolved the name
@@ -292,3 +298,27 @@ def test_ago() -> None:
     assert ago(NOW, NOW - 600) == "10 min ago"
     assert ago(NOW, NOW - 3 * 3600) == "3 h ago"
     assert ago(NOW, NOW + 2) == "0 s ago"
+
+
+@pytest.mark.parametrize(
+    ("values", "seconds"),
+    [([], 60), (["0"], 0), (["5"], 15), (["90"], 90), (["100000"], 300), (["soon"], 60), (["30", "0"], 0)],
+)
+def test_refresh_query(values: list[str], seconds: int) -> None:
+    assert refresh_seconds(values) == seconds
+
+
+def test_status_source_records_each_cycle(plan: TargetPlan) -> None:
+    store = ResultStore()
+    source = StatusSource(PlanHolder(plan), store, lambda: "built-in", clock=lambda: NOW)
+    for result in results().values():
+        store.put(result)
+    store.cycle_done(1.0)
+    store.cycle_done(1.0)
+    sets = {s.id: s for s in source().sets}
+    assert [(c.verdict, c.up, c.total) for c in sets["163"].history] == [(Verdict.FAIL, 0, 2)] * 2
+    assert [c.verdict for c in sets["170"].history] == [Verdict.OK, Verdict.OK]
+    page = render_page(source())
+    assert '<meta http-equiv="refresh" content="60">' in page
+    assert page.count('<span class="cycle fail"') == 2  # set 163, two cycles
+    assert page.count('<span class="cycle partial"') == 2  # set 150

@@ -69,6 +69,7 @@ def test_status_page_in_a_browser(
         document = served.get("/api/status").json()
         dom = run_chromium(tmp_path / "chromium", "--dump-dom", url)
         run_chromium(tmp_path / "chromium", f"--screenshot={SCREENSHOT}", "--window-size=1280,2000", url)
+        off = run_chromium(tmp_path / "chromium", "--dump-dom", url + "?refresh=0")
 
     page = SetRows()
     page.feed(dom)
@@ -77,7 +78,9 @@ def test_status_page_in_a_browser(
     assert list(page.rows) == [s["id"] for s in document["sets"]]
     assert len(page.rows) == document["exporter"]["sets"] > 25
 
-    assert page.row("163").startswith("OK 163 ")
+    # Loopback answers are outside every set's published ranges: the set is up, with a warning badge.
+    assert page.row("163").startswith("OK warning 163 ")
+    assert "DNS answers outside the published ranges: manage.microsoft.com (127." in page.row("163")
     assert page.row("190").startswith("FAIL 190 ")
     assert f"{REFUSED_HOST}:443/https connect_refused" in page.row("190")
     assert f"{REFUSED_HOST}:80/http connect_refused" in page.row("190")
@@ -92,9 +95,24 @@ def test_status_page_in_a_browser(
     verdicts = [page.row(set_id).split()[0] for set_id in page.rows]
     assert verdicts == sorted(verdicts, key=["FAIL", "PARTIAL", "UNPROBED", "OK"].index)
     summary = document["summary"]
-    assert f"{summary['sets_failing']} sets failing" in text
+    assert f"{summary['required_sets_failing']} required sets failing" in text
+    assert f"{summary['optional_sets_failing']} optional sets failing" in text
+    assert summary["required_sets_failing"] + summary["optional_sets_failing"] == summary["sets_failing"]
     assert f"{summary['sets_ok']} sets OK" in text
     assert summary["targets_failing"] == 5  # four broken hosts; the refused one on two ports
+
+    # History strip: one box per finished cycle, coloured by the verdict then; no scripts anywhere.
+    cycles = document["exporter"]["cycles_completed"]
+    assert len(document["sets"][0]["history"]) == min(cycles, 30) >= 1
+    assert dom.count('class="cycle fail"') >= document["summary"]["sets_failing"]
+    assert "<script" not in dom
+    # Auto-refresh on by default, with the link that turns it off; the issuer's whole name on hover.
+    assert '<meta http-equiv="refresh" content="60">' in dom
+    assert "Reloads every 60 s" in text and '<a href="?refresh=0">turn auto-refresh off</a>' in dom
+    assert f'title="issuer: CN={UNTRUSTED_CA_NAME[0]}' in dom
+    # Recent failures, newest first, with time, reason and address.
+    assert "recent failures (" in page.row("190") and f"{REFUSED_HOST}:443/https" in page.row("190")
+    assert 'http-equiv="refresh"' not in off and "Auto-refresh off" in off
 
     screenshot = SCREENSHOT.read_bytes()
     assert screenshot.startswith(PNG_SIGNATURE)
