@@ -13,7 +13,7 @@ import anyio
 from exporter.commands.check_json import render_json
 from exporter.commands.check_text import render, use_colour
 from exporter.commands.exit_codes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
-from exporter.commands.logs import setup_logging
+from exporter.commands.logs import add_log_flags, setup_logging
 from exporter.commands.progress import Progress
 from exporter.config.file import LoadedConfig, load
 from exporter.plan.builder import build
@@ -36,7 +36,8 @@ EXIT_CODES = f"""exit codes:
 def run(args: argparse.Namespace) -> int:
     """The `check` command's handler."""
     loaded = load(args.config)
-    setup_logging("error")  # failures are in the summary; warnings would break the progress line
+    # Failures are in the summary, and warnings would break the progress line: errors only unless asked.
+    setup_logging(args.log_level or "error", args.log_format or loaded.config.log_format)
     return run_check(loaded, CheckOptions(args.format, args.color, args.set, args.section))
 
 
@@ -67,9 +68,9 @@ def run_check(
     set_reports = reports(plan, results)
     code = EXIT_FAILED if failed_required(set_reports) else EXIT_OK
     if options.format == "json":
-        out.write(render_json(set_reports, len(plan.targets), duration, code))
+        out.write(render_json(set_reports, len(plan.targets), duration, code, store.storm))
     else:
-        render(set_reports, out, colour=use_colour(options.colour, out))
+        render(set_reports, out, colour=use_colour(options.colour, out), storm=store.storm)
         out.write(f"{len(plan.targets)} targets probed in {duration:.1f}s\n")
     return code
 
@@ -94,3 +95,4 @@ def add_check_flags(parser: argparse.ArgumentParser) -> None:
         help="colour the verdicts (auto: when stdout is a terminal and NO_COLOR is unset)",
     )
     add_filter_flags(parser)
+    add_log_flags(parser, default_level="error")

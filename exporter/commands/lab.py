@@ -15,7 +15,7 @@ import yaml
 
 from exporter.catalogue import Catalogue, builtin_editions, default_edition, load_builtin
 from exporter.commands.exit_codes import EXIT_FAILED
-from exporter.commands.logs import setup_logging
+from exporter.commands.logs import add_log_flags, setup_logging
 from exporter.commands.serve import check_listen_flag, serve
 from exporter.config.file import load, split_listen
 from exporter.lab.network import Network, running_network
@@ -44,12 +44,13 @@ def add_lab_flags(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="inspect every other HTTPS endpoint with a TLS-inspection CA the devices trust",
     )
+    add_log_flags(parser, default_level="info")
 
 
 def run(args: argparse.Namespace) -> int:
     """The `lab` command's handler: returns the exit code; the caller reports a ConfigError."""
     check_listen_flag(args.listen)
-    setup_logging("info")
+    setup_logging(args.log_level or "info", args.log_format or "logfmt")
     previous = signal.signal(signal.SIGTERM, _interrupt)  # serve() takes SIGTERM over once it runs
     catalogue = load_builtin(args.edition)
     broken = not args.no_broken

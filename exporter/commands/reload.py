@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from http import HTTPStatus
 from pathlib import Path
 
 from exporter.config.file import LoadedConfig, load
@@ -20,6 +21,10 @@ from exporter.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
+NO_FILE = (
+    "the exporter runs on its built-in default configuration: there is no file to reload "
+    "(start it with --config FILE to make it reloadable)"
+)
 RESTART_ONLY = ("listen", "state_dir", "interval", "jitter", "concurrency", "drift")
 
 
@@ -34,18 +39,21 @@ class Reloader:
         self._successful = True
         self._last_success = time.time()
 
-    def reload(self) -> tuple[bool, str]:
-        """Returns whether the new configuration is in force, and a line saying why not."""
+    def reload(self) -> tuple[HTTPStatus, str]:
+        """Returns the answer of `POST /-/reload` and a line saying what happened: 200 (the new
+        configuration is in force), 409 (no file: the built-in configuration runs), 500 (the file is invalid:
+        the running configuration is kept)."""
         with self._lock:
             if self._path is None:
-                return False, "running on the built-in default configuration: there is no file to reload"
+                log.warning("reload requested, but %s", NO_FILE)
+                return HTTPStatus.CONFLICT, NO_FILE
             try:
                 loaded = load(self._path)
                 self._apply(loaded)
             except ConfigError as exc:
                 self._successful = False
                 log.error("reload failed, keeping the running configuration: %s", exc)
-                return False, str(exc)
+                return HTTPStatus.INTERNAL_SERVER_ERROR, str(exc)
             except Exception:
                 self._successful = False  # a bug: the caller (the supervisor) logs and counts it
                 raise
@@ -56,7 +64,7 @@ class Reloader:
             self._successful = True
             self._last_success = time.time()
             log.info("configuration reloaded from %s", self._path)
-            return True, "reloaded"
+            return HTTPStatus.OK, "reloaded"
 
     def status(self) -> tuple[bool, float]:
         """Whether the latest reload (or the start) succeeded, and when the configuration in force was

@@ -7,6 +7,7 @@ import logging
 import signal
 import sys
 from collections.abc import Callable
+from http import HTTPStatus
 from pathlib import Path
 
 import anyio
@@ -14,7 +15,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.process_collector import ProcessCollector
 
 from exporter.commands.exit_codes import EXIT_FAILED, EXIT_OK
-from exporter.commands.logs import setup_logging
+from exporter.commands.logs import add_log_flags, setup_logging
 from exporter.commands.references import added_hosts, build_trackers
 from exporter.commands.reload import Reloader
 from exporter.commands.shutdown import ShutdownDeadline
@@ -45,7 +46,10 @@ log = logging.getLogger("exporter")
 
 PROBE_LOOP_TASK = "probe_loop"
 RELOAD_TASK = "reload"
-RELOAD_FALLBACK = (False, "the reload failed unexpectedly (see the log); the running configuration is kept")
+RELOAD_FALLBACK = (
+    HTTPStatus.INTERNAL_SERVER_ERROR,
+    "the reload failed unexpectedly (see the log); the running configuration is kept",
+)
 
 
 def reference_task(tracker: ReferenceTracker) -> str:
@@ -82,6 +86,7 @@ class _Probing:
 
 def add_serve_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--listen", help=f"address to serve on (default from config, else {DEFAULT_LISTEN})")
+    add_log_flags(parser, default_level="the configuration's log_level, else info")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -90,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     if args.listen is not None:
         check_listen_flag(args.listen)
     web = load_web_config(args.web_config_file)
-    setup_logging(loaded.config.log_level)
+    setup_logging(args.log_level or loaded.config.log_level, args.log_format or loaded.config.log_format)
     return serve(loaded, args.listen or loaded.config.listen, args.config, web)
 
 
@@ -121,7 +126,7 @@ def serve(
     reloader = Reloader(path, loaded, probing.apply)
     supervisor = supervisor or Supervisor()
 
-    def reload() -> tuple[bool, str]:
+    def reload() -> tuple[HTTPStatus, str]:
         return supervisor.call(RELOAD_TASK, reloader.reload, RELOAD_FALLBACK)
 
     store = ResultStore()

@@ -12,7 +12,7 @@ import os
 import re
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, field_validator
 
@@ -147,6 +147,7 @@ class Config(Section):
     ~/.local/state/intune-endpoint-exporter."""
     drift: DriftSettings = DriftSettings()
     log_level: str = "info"
+    log_format: Literal["logfmt", "json"] = "logfmt"
 
     @field_validator("listen")
     @classmethod
@@ -179,9 +180,9 @@ class Config(Section):
     @field_validator("log_level")
     @classmethod
     def _level(cls, value: str) -> str:
-        if value.lower() not in {"debug", "info", "warning", "error"}:
-            raise ValueError("must be one of debug, info, warning, error")
-        return value.lower()
+        if value.lower() not in {"debug", "info", "warn", "warning", "error"}:
+            raise ValueError("must be one of debug, info, warn, error")
+        return "warn" if value.lower() == "warning" else value.lower()
 
     def phase_timeout(self, phase: Phase) -> float:
         value: float | None = getattr(self.timeouts, phase.value)

@@ -17,6 +17,7 @@ from exporter.results.history import (
     CycleVerdict,
     FailureEntry,
 )
+from exporter.results.storm import Storm
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ class ResultStore:
         default_factory=lambda: BoundedLog(FAILURES_PER_TARGET)
     )
     _set_history: BoundedLog[str, CycleVerdict] = field(default_factory=lambda: BoundedLog(HISTORY_CYCLES))
+    _storm: Storm | None = None
 
     def put(self, result: TargetResult) -> TargetResult | None:
         """Store `result`, then tell the listeners; returns the result it replaces."""
@@ -106,6 +108,17 @@ class ResultStore:
             self._stats = CycleStats(self._stats.completed + 1, duration, finished_at)
         for listener in self._cycle_listeners:
             listener(finished_at)
+
+    def set_storm(self, storm: Storm | None) -> Storm | None:
+        """Record the latest cycle's failure storm (None: none); returns the previous cycle's."""
+        with self._lock:
+            previous, self._storm = self._storm, storm
+        return previous
+
+    @property
+    def storm(self) -> Storm | None:
+        """The failure storm of the latest finished cycle, if there was one."""
+        return self._storm
 
     def on_cycle(self, listener: Callable[[float], None]) -> None:
         """Call `listener` with the finish time of every cycle completed from now on."""

@@ -17,7 +17,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import anyio
 
@@ -29,6 +29,7 @@ from exporter.probes.outcome import ProbeOutcome, Reason
 from exporter.probes.prober import ProbeTarget, Protocol
 from exporter.probes.settings import ProbeSettings
 from exporter.results.store import AddressOutcome, ResultStore, TargetResult
+from exporter.results.storm import Storm, judge_storm
 from exporter.scheduler.published_ranges import PublishedRanges
 
 log = logging.getLogger(__name__)
@@ -66,15 +67,70 @@ def client_view(
     return reported, addresses[chosen], per_address
 
 
-def _record(store: ResultStore, result: TargetResult) -> None:
-    """Store the result and log when the target changes state, so the log tells the story too."""
-    previous = store.put(result)
-    target, outcome = result.target, result.outcome
-    name = f"{target.host}:{target.port}/{target.protocol}" + (f" via {target.via}" if target.via else "")
-    if not outcome.ok and (previous is None or previous.outcome.reason != outcome.reason):
-        log.warning("%s failing: %s (%s)", name, outcome.reason, outcome.detail)
-    elif outcome.ok and previous is not None and not previous.outcome.ok:
-        log.info("%s up again", name)
+@dataclass(frozen=True)
+class _Change:
+    """A target that started failing (or failing differently) or came back, to log at the cycle's end."""
+
+    result: TargetResult
+    set_ids: str
+
+    def log(self, storm: Storm | None) -> None:
+        """One line with the target's fields; at debug level when it is part of `storm`."""
+        target, outcome = self.result.target, self.result.outcome
+        name = f"{target.host}:{target.port}/{target.protocol}" + (f" via {target.via}" if target.via else "")
+        fields = {
+            "set": self.set_ids,
+            "host": target.host,
+            "port": target.port,
+            "protocol": str(target.protocol),
+            "path": str(target.path),
+        }
+        if outcome.ok:
+            log.info("%s up again", name, extra=fields)
+            return
+        reason = str(outcome.reason)
+        level = logging.DEBUG if storm is not None and storm.reason == reason else logging.WARNING
+        fields |= {"reason": reason, "address": self.result.address, "detail": outcome.detail}
+        log.log(level, "%s failing: %s (%s)", name, reason, outcome.detail, extra=fields)
+
+
+def _changed(previous: TargetResult | None, result: TargetResult) -> bool:
+    outcome = result.outcome
+    if not outcome.ok:
+        return previous is None or previous.outcome.reason != outcome.reason
+    return previous is not None and not previous.outcome.ok
+
+
+class _StateChanges:
+    """Stores a cycle's results, and logs the targets that changed state once the cycle is over and has
+    shown whether most targets fail the same way (then one line says so instead of one line per target)."""
+
+    def __init__(self, plan: TargetPlan, store: ResultStore) -> None:
+        self._plan = plan
+        self._store = store
+        self._changes: list[_Change] = []
+
+    def record(self, result: TargetResult) -> None:
+        if _changed(self._store.put(result), result):
+            set_ids = ",".join(sorted({m.set_id for m in self._plan.targets.get(result.target, ())}))
+            self._changes.append(_Change(result, set_ids))
+
+    def finish(self) -> None:
+        """Judge the cycle's storm, keep it in the store, log it and the changes."""
+        results, _ = self._store.snapshot()
+        storm = judge_storm(results[t].outcome for t in self._plan.targets if t in results)
+        _log_storm(self._store.set_storm(storm), storm)
+        for change in self._changes:
+            change.log(storm)
+
+
+def _log_storm(previous: Storm | None, storm: Storm | None) -> None:
+    """One line when a storm starts or changes reason, one when it ends; nothing while it lasts."""
+    if storm is not None and (previous is None or previous.reason != storm.reason):
+        fields = {"reason": storm.reason, "failing": storm.failing, "targets": storm.total}
+        log.warning("most targets fail the same way: %s", storm.line(), extra=fields | {"cause": storm.cause})
+    elif storm is None and previous is not None:
+        log.info("failure storm over: most targets no longer fail with %s", previous.reason)
 
 
 async def _probe_each(
@@ -133,6 +189,8 @@ async def run_cycle(plan: TargetPlan, settings: ProbeSettings, store: ResultStor
     `concurrency` workers take targets one at a time, so memory stays flat however many targets there
     are. Targets of one host are taken together and share its lookup; a slow name delays only its own."""
     started = time.monotonic()
+    changes = _StateChanges(plan, store)
+    record = changes.record
     ranges = PublishedRanges(plan, store)
     lookups = _Lookups(settings, ranges.check)
     limiter = anyio.CapacityLimiter(max(1, concurrency))
@@ -148,25 +206,25 @@ async def run_cycle(plan: TargetPlan, settings: ProbeSettings, store: ResultStor
             probed = ProbeTarget(target.host, target.host, target.port, flags)
             async with limiter:
                 outcome = await registry.run_probe(target.protocol, probed, proxied)
-            _record(store, TargetResult(target, outcome, "", time.time()))
+            record(TargetResult(target, outcome, "", time.time()))
             return
         if target.protocol is Protocol.DNS:
             # A zone check asks the resolver itself: there is no address to look up first.
             zone = ProbeTarget(target.host, target.host, target.port, flags)
             async with limiter:
                 outcome = await registry.run_probe(target.protocol, zone, settings)
-            _record(store, TargetResult(target, outcome, "", time.time()))
+            record(TargetResult(target, outcome, "", time.time()))
             return
         resolution = await lookups.get(target.host)
         found = resolution.outcome
         if not found.ok:
-            _record(store, TargetResult(target, found, "", time.time(), families=resolution.families))
+            record(TargetResult(target, found, "", time.time(), families=resolution.families))
             return
         addresses = found.addresses
         outcomes = await _probe_each(target, flags, addresses, settings, limiter)
         outcome, address, per_address = client_view(found, addresses, outcomes)
         result = TargetResult(target, outcome, address, time.time(), per_address, resolution.families)
-        _record(store, result)
+        record(result)
 
     by_host: dict[str, list[Target]] = {}
     for target in plan.targets:
@@ -181,6 +239,7 @@ async def run_cycle(plan: TargetPlan, settings: ProbeSettings, store: ResultStor
         for _ in range(max(1, min(concurrency, len(plan.targets)))):
             group.start_soon(worker)
     duration = time.monotonic() - started
+    changes.finish()
     store.cycle_done(duration)
     return duration
 

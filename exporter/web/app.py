@@ -7,6 +7,7 @@ import json
 import ssl
 import threading
 from collections.abc import Callable, Iterable
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -25,7 +26,7 @@ def make_app(  # noqa: C901 -- a flat dispatch: one branch per endpoint of the W
     registry: CollectorRegistry,
     store: ResultStore,
     status: Callable[[], Status],
-    reload: Callable[[], tuple[bool, str]] | None = None,
+    reload: Callable[[], tuple[HTTPStatus, str]] | None = None,
     series_cap: SeriesCap | None = None,
 ) -> Callable[..., Any]:
     metrics = metrics_app(registry, series_cap)
@@ -37,11 +38,11 @@ def make_app(  # noqa: C901 -- a flat dispatch: one branch per endpoint of the W
             return result
         if path == "/-/reload":
             if environ.get("REQUEST_METHOD") != "POST":
-                return _text(start_response, "405 Method Not Allowed", "use POST\n")
+                return _text(start_response, "405 Method Not Allowed", "use POST\n", [("Allow", "POST")])
             if reload is None:
                 return _text(start_response, "404 Not Found", "not found\n")
-            ok, message = reload()
-            return _text(start_response, "200 OK" if ok else "500 Internal Server Error", message + "\n")
+            answer, message = reload()
+            return _text(start_response, f"{answer.value} {answer.phrase}", message + "\n")
         if path == "/healthz":
             return _text(start_response, "200 OK", "ok\n")
         if path == "/ready":
@@ -60,8 +61,10 @@ def make_app(  # noqa: C901 -- a flat dispatch: one branch per endpoint of the W
     return app
 
 
-def _text(start_response: StartResponse, status: str, body: str) -> list[bytes]:
-    start_response(status, [("Content-Type", "text/plain; charset=utf-8")])
+def _text(
+    start_response: StartResponse, status: str, body: str, headers: list[tuple[str, str]] | None = None
+) -> list[bytes]:
+    start_response(status, [("Content-Type", "text/plain; charset=utf-8"), *(headers or [])])
     return [body.encode()]
 
 

@@ -22,6 +22,7 @@ from exporter.catalogue import Category
 from exporter.plan.targets import PlanHolder, Target, TargetPlan
 from exporter.results.history import CycleVerdict, FailureEntry
 from exporter.results.store import CycleStats, ResultStore, TargetResult
+from exporter.results.storm import Storm
 from exporter.results.verdicts import Verdict, address_problem_record, failure_record, reports
 
 VERDICT_ORDER = {Verdict.FAIL: 0, Verdict.PARTIAL: 1, Verdict.UNPROBED: 2, Verdict.OK: 3}
@@ -228,10 +229,35 @@ class Summary(_Document):
     targets_failing: int
 
 
+class StormStatus(_Document):
+    """Most targets of the latest cycle failing for one reason: a cause near the exporter."""
+
+    reason: str
+    cause: str
+    """'resolver', 'egress', 'proxy', 'tls_inspection' or 'unknown' (results.storm.Cause)."""
+    failing: int
+    targets: int
+    advice: str
+
+    @classmethod
+    def of(cls, storm: Storm | None) -> StormStatus | None:
+        if storm is None:
+            return None
+        return cls(
+            reason=storm.reason,
+            cause=storm.cause.value,
+            failing=storm.failing,
+            targets=storm.total,
+            advice=storm.advice,
+        )
+
+
 class Status(_Document):
     generated_at: Timestamp
     exporter: ExporterFacts
     summary: Summary
+    storm: StormStatus | None
+    """Set when most targets of the latest cycle fail for one reason."""
     sets: tuple[SetStatus, ...]
     """Failing sets first (see VERDICT_ORDER), required before optional, then in plan order."""
 
@@ -292,6 +318,7 @@ def build_status(
             targets_probed=len(probed_targets),
             targets_failing=sum(1 for r in probed_targets if not r.outcome.ok),
         ),
+        storm=StormStatus.of(memory.storm),
         sets=tuple(sets),
     )
 
@@ -302,15 +329,17 @@ def _count(sets: list[SetStatus], verdict: Verdict, required: bool) -> int:
 
 @dataclasses.dataclass(frozen=True)
 class Memory:
-    """What the store remembers beyond the latest results: range checks, set history, target failures."""
+    """What the store remembers beyond the latest results: range checks, set history, target failures, the
+    latest cycle's failure storm."""
 
     range_checks: dict[tuple[str, str], tuple[str, ...]] = dataclasses.field(default_factory=dict)
     history: dict[str, tuple[CycleVerdict, ...]] = dataclasses.field(default_factory=dict)
     failures: dict[Target, tuple[FailureEntry, ...]] = dataclasses.field(default_factory=dict)
+    storm: Storm | None = None
 
     @classmethod
     def of_store(cls, store: ResultStore) -> Memory:
-        return cls(store.range_checks(), store.set_history(), store.failures())
+        return cls(store.range_checks(), store.set_history(), store.failures(), store.storm)
 
     def of_set(self, set_id: str, probed: list[TargetResult]) -> dict[str, Any]:
         """The set's `warnings`, `history` and `recent_failures` fields."""

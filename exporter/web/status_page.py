@@ -13,6 +13,7 @@ from exporter.web.status import (
     SetStatus,
     SetWarning,
     Status,
+    StormStatus,
     TargetFailures,
     TlsIssuer,
     iso,
@@ -260,9 +261,8 @@ def _refresh_link(refresh: int) -> str:
 def render_page(status: Status, refresh: int = DEFAULT_REFRESH_SECONDS) -> str:
     """The page; it reloads itself every `refresh` seconds (0: never)."""
     facts = status.exporter
-    banner = ""
-    if not facts.ready:
-        banner = _FIRST_CYCLE
+    banner = _FIRST_CYCLE if not facts.ready else ""
+    banner += _storm(status.storm) if status.storm else ""
     rows = "".join(_set_row(s, status.generated_at) for s in status.sets)
     return _PAGE.format(
         refresh_meta=f'<meta http-equiv="refresh" content="{refresh}">\n' if refresh else "",
@@ -273,6 +273,25 @@ def render_page(status: Status, refresh: int = DEFAULT_REFRESH_SECONDS) -> str:
         summary=_summary(status),
         facts=_facts(status),
         rows=rows,
+    )
+
+
+_CAUSE_TEXT = {
+    "resolver": "the resolver",
+    "egress": "egress (firewall, route)",
+    "proxy": "the proxy",
+    "tls_inspection": "TLS inspection",
+}
+
+
+def _storm(storm: StormStatus) -> str:
+    """The banner: most targets fail for one reason, so look next to the exporter first."""
+    cause = _CAUSE_TEXT.get(storm.cause)
+    likely = f" Likely cause: <strong>{escape(cause)}</strong>." if cause else ""
+    return (
+        f'<p class="banner storm" id="storm">Most targets fail the same way: {storm.failing} of '
+        f'{storm.targets} targets fail with <span class="reason">{escape(storm.reason)}</span>.{likely} '
+        f"{escape(storm.advice[:1].upper() + storm.advice[1:])}.</p>"
     )
 
 
@@ -290,6 +309,7 @@ h1 {{ font-size: 1.4em; margin: 0 0 .2em; }}
 header .sub, .muted, .ago, .section {{ color: #5b6475; }}
 nav a {{ margin-right: 1em; }}
 .banner {{ background: #fff4d6; border: 1px solid #e0b64a; padding: .6em 1em; font-weight: 600; }}
+.banner.storm {{ background: #fde7e7; border-color: #c62828; font-weight: 400; }}
 .cards {{ display: flex; gap: .6em; flex-wrap: wrap; margin: 1em 0; }}
 .card {{ border: 1px solid #d5d9e0; border-left-width: 6px; padding: .4em .9em; min-width: 8em; }}
 .card b {{ font-size: 1.5em; margin-right: .2em; }}

@@ -149,7 +149,8 @@ def test_json_summary(lab_config: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert main(["check", "--config", str(lab_config), "--format", "json"]) == 1
     captured = capsys.readouterr()
     document = json.loads(captured.out)
-    assert set(document) == {"sets", "totals", "duration", "exit_code"}
+    assert set(document) == {"sets", "totals", "storm", "duration", "exit_code"}
+    assert document["storm"] is None  # four broken hosts out of 173 are no storm
     assert document["exit_code"] == 1
     assert document["duration"] > 0
     sets = {s["id"]: s for s in document["sets"]}
@@ -514,3 +515,33 @@ def test_json_lists_every_address_and_the_endpoints_up_with_failing_addresses() 
     ]
     assert document["sets"][1]["address_problems"] == []
     assert document["totals"]["targets_failing"] == 1  # up with failing addresses is not failing
+
+
+def test_a_failure_storm_is_said_once_and_every_failing_set_still_listed(
+    lab_config: Path, dns_server: DNSServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every host resolving to a refusing address, as behind a firewall that rejects all egress."""
+    dns_server.default_address = REFUSED
+    assert main(["check", "--config", str(lab_config), "--format", "json"]) == 1
+    document = json.loads(capsys.readouterr().out)
+    storm = document["storm"]
+    assert (storm["reason"], storm["cause"], storm["targets"]) == ("connect_refused", "egress", 173)
+    assert storm["failing"] > 150 and storm["advice"].startswith("check egress")
+    failing_sets = [s["id"] for s in document["sets"] if s["verdict"] in ("FAIL", "PARTIAL")]
+
+    assert main(["check", "--config", str(lab_config)]) == 1
+    out = capsys.readouterr().out
+    rows = [line.split()[0] for line in out.splitlines() if line and not line.startswith(" ")]
+    assert set(failing_sets) <= set(rows)  # every failing set keeps its row
+    summary = f"most targets fail the same way: {storm['failing']} of 173 targets fail with connect_refused, "
+    assert out.count(summary + "likely cause egress: check egress") == 1
+    folded = [line.strip() for line in out.splitlines() if "(as most targets, see below)" in line]
+    assert len(folded) == sum(
+        1 for s in document["sets"] if any(f["reason"] == "connect_refused" for f in s["failures"])
+    )
+    assert (
+        f"- connect_refused (as most targets, see below): {REFUSED_HOST}:80/http, {REFUSED_HOST}:443/https"
+        in out
+    )
+    assert "(Connection refused)" not in out  # no per-target line repeats the storm's reason
+    assert len(out.splitlines()) < storm["failing"]

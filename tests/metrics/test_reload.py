@@ -32,7 +32,7 @@ def test_a_failed_reload_shows_in_the_gauges(tmp_path: Path) -> None:
     loaded_at = registry.get_sample_value("intune_exporter_config_last_reload_success_timestamp_seconds")
 
     path.write_text("interval: soon\n")
-    assert reloader.reload()[0] is False
+    assert reloader.reload()[0] == 500
 
     assert registry.get_sample_value("intune_exporter_config_last_reload_successful") == 0
     assert (

@@ -54,10 +54,12 @@ def exporter_command(subcommand: str, port: int, *arguments: str) -> list[str]:
     return [str(EXPORTER), subcommand, "--listen", f"127.0.0.1:{port}", *arguments]
 
 
-def exporter_serving(config: Path, port: int | None = None) -> contextlib.AbstractContextManager[Served]:
+def exporter_serving(
+    config: Path, port: int | None = None, flags: Sequence[str] = ()
+) -> contextlib.AbstractContextManager[Served]:
     """`intune-exporter serve` on a loopback port (free by default), ready once its first cycle is done."""
     port = port or free_port()
-    return serving_when_ready(exporter_command("serve", port, "--config", str(config)), port)
+    return serving_when_ready(exporter_command("serve", port, "--config", str(config), *flags), port)
 
 
 def wait_for(

@@ -14,6 +14,7 @@ from exporter.probes.outcome import Certificate, ProbeOutcome, Reason
 from exporter.probes.prober import Protocol
 from exporter.results.history import CycleVerdict, FailureEntry
 from exporter.results.store import AddressOutcome, CycleStats, ResultStore, TargetResult
+from exporter.results.storm import Cause, Storm
 from exporter.results.verdicts import Verdict
 from exporter.web.status import Memory, Status, StatusSource, build_status
 from exporter.web.status_page import ago, refresh_seconds, render_page
@@ -125,6 +126,7 @@ def test_verdicts_and_failing_sets_first(status: Status) -> None:
 def test_json_document_shape(status: Status) -> None:
     document = json.loads(json.dumps(status.model_dump(mode="json")))
     assert document["generated_at"] == "2027-01-15T08:00:00Z"
+    assert document["storm"] is None
     assert document["exporter"] == {
         "version": document["exporter"]["version"],
         "config_source": "/etc/exporter.yml",
@@ -223,6 +225,7 @@ def test_every_field_is_documented(plan: TargetPlan) -> None:
         range_checks={("170", "swdc.azureedge.net"): ("192.0.2.7",)},
         history={"163": (CycleVerdict(NOW - 60, "OK", 2, 2), CycleVerdict(NOW - 5, "FAIL", 0, 2))},
         failures={CONFIG: (FailureEntry(NOW - 5, "connect_refused", "Connection refused", ""),)},
+        storm=Storm("connect_refused", 9, 10, Cause.EGRESS),
     )
     status = build_status(plan, results(), CycleStats(3, 1.25, NOW - 5), "/etc/exporter.yml", NOW, memory)
     documented = table_first_column(ROOT / "docs" / "status.md", "## Fields")
@@ -235,7 +238,10 @@ def test_every_field_is_documented(plan: TargetPlan) -> None:
     assert [(t.host, t.up, [f.reason for f in t.failures]) for t in sets["150"].recent_failures] == [
         ("config.office.com", False, ["connect_refused"])
     ]
+    assert status.storm is not None and (status.storm.cause, status.storm.targets) == ("egress", 10)
     page = render_page(status, refresh=0)
+    assert "Most targets fail the same way: 9 of 10 targets fail with" in page
+    assert "Likely cause: <strong>egress (firewall, route)</strong>. Check egress:" in page
     assert 'http-equiv="refresh"' not in page and 'href="?refresh=60"' in page
     assert '<span class="badge warning">warning</span>' in page and "recent failures (1)" in page
 
