@@ -82,7 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     diff_parser = catalogue_commands.add_parser(
         "diff",
         help="compare the catalogue with the configured reference lists (or --page); exit 3 if they add "
-        "endpoints",
+        "endpoints, 1 if one cannot be fetched",
+        epilog=diff.EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     diff_parser.set_defaults(func=diff.run)
     _config_flag(diff_parser)

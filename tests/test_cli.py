@@ -4,6 +4,7 @@ import argparse
 import csv
 import io
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -154,3 +155,37 @@ def test_monitoring_generate_reproduces_the_committed_files(tmp_path: Path) -> N
     assert (
         'job="intune"' in (tmp_path / "custom" / "alerts" / "intune-endpoint-exporter.rules.yml").read_text()
     )
+
+
+def _readme_command_rows() -> dict[str, str]:
+    """'catalogue diff' -> the first cell of its row in README's command table."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8").split("## Commands", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in readme.splitlines():
+        if line.startswith("| `intune-exporter "):
+            cell = line.split("`")[1].removeprefix("intune-exporter ")
+            words = [w for w in cell.split() if w.replace("-", "").isalpha() and w.islower()]
+            rows[" ".join(words[: 2 if words[0] in {"config", "catalogue", "monitoring"} else 1])] = cell
+    return rows
+
+
+def test_readme_command_table_matches_the_parser() -> None:
+    """Every command in README's table, and no other; every flag a row names exists on that command."""
+    leaves = dict(_leaf_commands(build_parser()))
+    rows = _readme_command_rows()
+    assert set(rows) == set(leaves)
+    for name, cell in rows.items():
+        known = {option for action in leaves[name]._actions for option in action.option_strings}
+        named = set(re.findall(r"--[a-z][a-z.-]*[a-z]", cell))
+        assert named <= known, (name, named - known)
+
+
+def test_catalogue_diff_help_lists_the_exit_codes_readme_gives(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["catalogue", "diff", "--help"])
+    help_text = capsys.readouterr().out
+    row = _readme_command_rows()["catalogue diff"]
+    readme_row = next(line for line in (ROOT / "README.md").read_text().splitlines() if row in line)
+    for code, meaning in (("0", "no reference adds"), ("1", "could not be fetched"), ("3", "adds endpoints")):
+        assert re.search(rf"^  {code} +.*{meaning}", help_text, re.MULTILINE), code
+        assert f"{code} when" in readme_row or f", {code} when" in readme_row, code

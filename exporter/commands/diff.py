@@ -18,7 +18,7 @@ from typing import TextIO
 import anyio
 
 from exporter.catalogue.page.model import PageError
-from exporter.commands.exit_codes import EXIT_ADDED_DRIFT, EXIT_FAILED, EXIT_OK
+from exporter.commands.exit_codes import EXIT_ADDED_DRIFT, EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from exporter.commands.logs import setup_logging
 from exporter.commands.references import build_trackers, page_problem, read_page_argument
 from exporter.config.drift import ReferenceListSettings
@@ -30,6 +30,14 @@ from exporter.reference.page_source import Inconsistencies, PageDiff, compare_pa
 from exporter.reference.snapshot import SnapshotStore
 from exporter.reference.sources import ListSource
 from exporter.reference.tracker import ReferenceStatus, ReferenceTracker
+
+EXIT_CODES = f"""exit codes:
+  {EXIT_OK:<4} no reference adds endpoints the catalogue lacks
+  {EXIT_FAILED:<4} a reference could not be fetched or read, and none that could adds endpoints
+  {EXIT_USAGE:<4} usage or configuration error
+  {EXIT_ADDED_DRIFT:<4} a reference adds endpoints the catalogue lacks (a firewall built from the catalogue
+       would block them)"""
+"""The epilog of `catalogue diff --help`."""
 
 _SYMBOL = {Direction.ADDED: "+", Direction.REMOVED: "-", Direction.CHANGED: "~", Direction.COVERED: "="}
 

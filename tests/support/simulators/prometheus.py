@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -33,11 +33,13 @@ class PrometheusServer:
         config: dict[str, Any] | None = None,
         agent: bool = False,
         flags: Sequence[str] = (),
+        files: Mapping[str, Path] | None = None,
     ) -> None:
         """`targets`: job name -> list of 'host:port'. `config`, when given, is the whole configuration file
         instead of the one built from `targets`, `rule_files`, `labels` and `interval`. `agent` runs
         Prometheus in agent mode (scrape and remote-write only: no queries, no rules); `flags` are added to
-        the command line (e.g. '--web.enable-remote-write-receiver')."""
+        the command line (e.g. '--web.enable-remote-write-receiver'); `files` (name -> file) are copied next
+        to the configuration file, where its relative paths (rule files) point."""
         binary = shutil.which("prometheus")
         if binary is None:
             pytest.fail(f"prometheus not found: {INSTALL_HINT}")
@@ -50,6 +52,8 @@ class PrometheusServer:
         self._agent = agent
         self._flags = tuple(flags)
         self._directory = Path(tempfile.mkdtemp(prefix="prometheus-"))
+        for name, source in (files or {}).items():
+            shutil.copyfile(source, self._directory / name)
         self.port = free_port()
         self._process: subprocess.Popen[str] | None = None
 
