@@ -21,6 +21,7 @@ from exporter.commands import (
     export,
     lab,
     monitoring,
+    probe,
     serve,
 )
 from exporter.commands.exit_codes import EXIT_INTERRUPTED, EXIT_USAGE
@@ -52,6 +53,16 @@ def build_parser() -> argparse.ArgumentParser:
     check_parser.set_defaults(func=check.run)
     _config_flag(check_parser)
     check.add_check_flags(check_parser)
+
+    probe_parser = commands.add_parser(
+        "probe",
+        help="probe one target and print each phase as it happens (DNS, connect, TLS, HTTP, NTP)",
+        epilog=probe.EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    probe_parser.set_defaults(func=probe.run)
+    _config_flag(probe_parser)
+    probe.add_probe_flags(probe_parser)
 
     config = commands.add_parser("config", help="configuration commands")
     config_commands = config.add_subparsers(dest="config_command", metavar="SUBCOMMAND", required=True)

@@ -43,6 +43,7 @@ def test_every_command_runs_a_handler_that_lives_with_it() -> None:
     assert {name: handler.__module__ for name, handler in handlers.items()} == {
         "serve": "exporter.commands.serve",
         "check": "exporter.commands.check",
+        "probe": "exporter.commands.probe",
         "config check": "exporter.commands.config_check",
         "catalogue export": "exporter.commands.export",
         "catalogue import": "exporter.commands.catalogue_import",

@@ -39,6 +39,7 @@ from exporter.results.store import ResultStore
 from exporter.scheduler.cycle import run_forever
 from exporter.web.app import MetricsServer, make_app
 from exporter.web.basic_auth import BasicAuth, require_basic_auth
+from exporter.web.debug_probe import DebugProbes
 from exporter.web.status import StatusSource
 from exporter.web.web_config import WebConfig, load_web_config
 
@@ -140,6 +141,7 @@ def serve(
             status,
             reload=reload,
             series_cap=SeriesCap(lambda: probing.loaded.config.max_series),
+            debug_probes=DebugProbes(plans, lambda: probing.settings),
         )
         if web.users:
             app = require_basic_auth(app, BasicAuth(web.users))

@@ -10,9 +10,11 @@ from dataclasses import replace
 from typing import Protocol
 
 from exporter.catalogue import Flag
+from exporter.probes import trace
 from exporter.probes.outcome import ProbeOutcome, Reason
 from exporter.probes.prober import Prober, ProbeTarget
 from exporter.probes.settings import ProbeSettings
+from exporter.probes.trace import Step
 
 
 class RangeableProber(Protocol):
@@ -28,10 +30,20 @@ def checking_byte_ranges(probe: RangeableProber) -> Prober:
         outcome = await probe(target, settings)
         if not outcome.ok or Flag.BYTE_RANGES_REQUIRED not in target.flags:
             return outcome
+        trace.emit(
+            Step.RANGE, f"the page asks for byte ranges: GET {settings.range_path} with Range: bytes=0-0"
+        )
         ranged_settings = replace(settings, http_path=settings.range_path)
         if outcome.intercepted and settings.inspection_trust is not None:
             ranged_settings = replace(ranged_settings, trust=settings.inspection_trust)
         ranged = await probe(target, ranged_settings, byte_range=True)
+        told = {True: "honoured (206)", False: "stripped (the whole body came back)", None: "not told"}
+        trace.emit(
+            Step.RANGE,
+            f"range {told[ranged.range_supported]}: status {ranged.http_status}",
+            range_supported=ranged.range_supported,
+            status=ranged.http_status,
+        )
         if ranged.range_supported is False:
             return replace(
                 outcome,

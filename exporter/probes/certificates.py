@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import _ssl
 import functools
 import ipaddress
+import ssl
+from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
@@ -36,6 +39,44 @@ def describe_certificate(der: bytes, host: str, *, verified: bool) -> Certificat
         issuer_dn=issuer_dn,
         product=product,
     )
+
+
+@dataclass(frozen=True)
+class ChainLink:
+    """One certificate of the chain a server sent, as a trace shows it."""
+
+    subject: str
+    issuer: str
+    not_after: str
+    """ISO 8601, UTC."""
+
+
+def sent_chain(ssl_object: ssl.SSLObject) -> list[ChainLink]:
+    """The certificates the server sent, leaf first (whether or not they verified)."""
+    sslobj = getattr(ssl_object, "_sslobj", ssl_object)  # Python 3.11 and 3.12 keep the chain private
+    chain = getattr(sslobj, "get_unverified_chain", lambda: None)() or []
+    links = []
+    for item in chain:
+        der = item if isinstance(item, bytes) else item.public_bytes(_ssl.ENCODING_DER)
+        try:
+            cert = x509.load_der_x509_certificate(der)
+        except ValueError:
+            continue
+        links.append(
+            ChainLink(
+                subject=_rfc4514(cert.subject),
+                issuer=_rfc4514(cert.issuer),
+                not_after=cert.not_valid_after_utc.isoformat(timespec="seconds"),
+            )
+        )
+    return links
+
+
+def _rfc4514(name: x509.Name) -> str:
+    try:
+        return _cut(name.rfc4514_string(), ISSUER_DN_CHARS)
+    except ValueError:
+        return "(unreadable name)"
 
 
 def parse_certificate(der: bytes) -> x509.Certificate:

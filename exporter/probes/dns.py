@@ -42,8 +42,10 @@ import dns.rcode
 import dns.rdatatype
 import dns.resolver
 
+from exporter.probes import trace
 from exporter.probes.outcome import Phase, ProbeOutcome, Reason
 from exporter.probes.settings import ProbeSettings
+from exporter.probes.trace import Step
 
 ADDRESS_RDTYPES: Final = {4: dns.rdatatype.A, 6: dns.rdatatype.AAAA}
 """The query type of each IP version."""
@@ -104,6 +106,10 @@ async def lookup(host: str, settings: ProbeSettings) -> Resolution:
     started = time.perf_counter()
     versions = [v for v in ADDRESS_RDTYPES if v in settings.address_families] or [4]
     answers: dict[int, FamilyAnswer] = {}
+    if trace.active():
+        servers = [f"{server}:{settings.resolver.port}" for server in settings.resolver.nameservers]
+        asked = " and ".join(ADDRESS_RDTYPES[v].name for v in versions)
+        trace.emit(Step.DNS, f"asking {', '.join(servers)} for {asked} of {host}", resolvers=servers)
 
     async def ask(version: int) -> None:
         answers[version] = await _query(host, version, budget, settings)
@@ -112,6 +118,7 @@ async def lookup(host: str, settings: ProbeSettings) -> Resolution:
         for version in versions:
             group.start_soon(ask, version)
     phases = {Phase.DNS: time.perf_counter() - started}
+    trace.emit(Step.DNS, f"lookup done in {trace.milliseconds(phases[Phase.DNS])}", seconds=phases[Phase.DNS])
     families = tuple(answers[v] for v in versions)
     addresses = tuple(address for answer in families for address in answer.addresses)
     if addresses:
@@ -127,6 +134,13 @@ async def lookup(host: str, settings: ProbeSettings) -> Resolution:
 
 
 async def _query(host: str, version: int, budget: float, settings: ProbeSettings) -> FamilyAnswer:
+    answer = await _ask(host, version, budget, settings)
+    if trace.active():
+        _trace_answer(host, version, answer)
+    return answer
+
+
+async def _ask(host: str, version: int, budget: float, settings: ProbeSettings) -> FamilyAnswer:
     family, rdtype = FAMILY_NAMES[version], ADDRESS_RDTYPES[version]
     try:
         answer = await settings.resolver.resolve(
@@ -151,7 +165,49 @@ async def _query(host: str, version: int, budget: float, settings: ProbeSettings
     kept, truncated = _bounded_unique(
         [rdata.to_text() for rdata in answer.rrset], settings.max_addresses_per_family
     )
+    if trace.active():
+        _trace_records(answer.response)
     return FamilyAnswer(family, addresses=kept, truncated=truncated)
+
+
+def _trace_records(response: dns.message.Message) -> None:
+    """Each record of the answer section: the CNAME links and address records, with their TTLs."""
+    for rrset in response.answer:
+        for rdata in rrset:
+            name = rrset.name.to_text(omit_final_dot=True)
+            kind = dns.rdatatype.to_text(rrset.rdtype)
+            value = rdata.to_text().rstrip(".")
+            trace.emit(
+                Step.DNS,
+                f"{name} {rrset.ttl} {kind} {value}",
+                name=name,
+                type=kind,
+                ttl=rrset.ttl,
+                value=value,
+            )
+
+
+def _trace_answer(host: str, version: int, answer: FamilyAnswer) -> None:
+    rdtype = ADDRESS_RDTYPES[version].name
+    if answer.reason is not None:
+        trace.emit(
+            Step.DNS,
+            f"{rdtype} {host}: {answer.reason} ({answer.detail})",
+            family=answer.family,
+            reason=str(answer.reason),
+            detail=answer.detail,
+        )
+        return
+    left_out = (
+        f", {answer.truncated} more left out (dns.max_addresses_per_family)" if answer.truncated else ""
+    )
+    trace.emit(
+        Step.DNS,
+        f"{rdtype} {host}: {', '.join(answer.addresses)}{left_out}",
+        family=answer.family,
+        addresses=list(answer.addresses),
+        left_out=answer.truncated,
+    )
 
 
 def _chain(host: str, response: dns.message.Message | None) -> list[str]:

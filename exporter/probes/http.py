@@ -14,15 +14,29 @@ import time
 import anyio
 from anyio.abc import ByteStream
 
-from exporter.probes import http11
+from exporter.probes import http11, trace
 from exporter.probes.failures import ProbeFailed
 from exporter.probes.outcome import Phase, ProbeOutcome, Reason
 from exporter.probes.prober import ProbeTarget
 from exporter.probes.proxy import authorization, connect_proxy, status_reason
 from exporter.probes.settings import ProbeSettings, ProxyRoute
 from exporter.probes.tcp import open_tcp
+from exporter.probes.trace import Step
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
+TRACED_HEADERS = (
+    "server",
+    "location",
+    "content-type",
+    "content-length",
+    "content-range",
+    "accept-ranges",
+    "via",
+    "proxy-status",
+    "x-squid-error",
+    "x-cache",
+)
+"""Response headers a trace shows: who answered, where it points, what came back, which proxy touched it."""
 
 
 async def probe(target: ProbeTarget, settings: ProbeSettings, *, byte_range: bool = False) -> ProbeOutcome:
@@ -48,10 +62,35 @@ async def request(
     headers = _headers(target, scheme, settings, byte_range)
     started = time.perf_counter()
     try:
-        response = await http11.get(stream, settings.http_path, headers, settings.timeouts[Phase.HTTP])
+        response = await _get(stream, settings.http_path, headers, settings.timeouts[Phase.HTTP])
     except ProbeFailed as failure:  # timed too: a server that never answers costs the whole timeout
         return ProbeOutcome.failure(failure.reason, failure.detail, _since(Phase.HTTP, started))
     return _answered(response, byte_range)
+
+
+async def _get(
+    stream: ByteStream, url: str, headers: list[tuple[str, str]], timeout: float
+) -> http11.Response:
+    """`http11.get`, told to the trace when one records."""
+    if not trace.active():
+        return await http11.get(stream, url, headers, timeout)
+    sent = ", ".join(f"{name}: {value}" for name, value in headers if name.lower() in ("host", "range"))
+    trace.emit(Step.HTTP, f"GET {url} ({sent})", url=url)
+    try:
+        response = await http11.get(stream, url, headers, timeout)
+    except ProbeFailed as failure:
+        trace.emit(Step.HTTP, f"{failure.reason} ({failure.detail})", reason=str(failure.reason))
+        raise
+    shown = {name: response.headers[name] for name in TRACED_HEADERS if name in response.headers}
+    trace.emit(
+        Step.HTTP,
+        f"{response.status} {response.reason} in {trace.milliseconds(response.seconds)}"
+        + "".join(f"; {name}: {value}" for name, value in shown.items()),
+        status=response.status,
+        headers=shown,
+        seconds=response.seconds,
+    )
+    return response
 
 
 async def _through_proxy(
@@ -70,12 +109,13 @@ async def _through_proxy(
     except ProbeFailed as failure:
         return ProbeOutcome.failure(failure.reason, failure.detail, _since(Phase.CONNECT, started))
     connected = ProbeOutcome(ok=True, phases=_since(Phase.CONNECT, started))
+    trace.emit(Step.PROXY, f"connected to proxy {route.display}; it resolves {target.host} itself")
     headers = _headers(target, "http", settings, byte_range)
     headers += list(authorization(route).items())
     url = request_url("http", target.address, settings.dial_port(target.port), settings.http_path)
     started = time.perf_counter()
     try:
-        response = await http11.get(stream, url, headers, settings.timeouts[Phase.HTTP])
+        response = await _get(stream, url, headers, settings.timeouts[Phase.HTTP])
     except ProbeFailed as failure:
         failed = ProbeOutcome.failure(failure.reason, failure.detail, _since(Phase.HTTP, started))
         return connected.then(failed)

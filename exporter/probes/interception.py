@@ -67,15 +67,26 @@ def intercepted(
     certificate: Certificate | None, settings: ProbeSettings, der: bytes | None = None
 ) -> bool | None:
     """True on evidence of inspection (see the module docstring), False without; None without a leaf."""
+    return judgement(certificate, settings, der)[0]
+
+
+def judgement(
+    certificate: Certificate | None, settings: ProbeSettings, der: bytes | None = None
+) -> tuple[bool | None, str]:
+    """`intercepted`'s verdict and the evidence it rests on, in words (for traces)."""
     if certificate is None:
-        return None
+        return None, "no certificate to judge"
     if _issued_by(certificate, settings.inspection_issuers):
-        return True
+        return True, "the issuer is one of tls.inspection_issuers"
     if _issued_by(certificate, settings.public_issuers):
-        return False
-    if certificate.product or names_inspection(_names(certificate, der)):
-        return True
-    return der is not None and _signed_by_inspection_ca(der, settings)
+        return False, "the issuer is one of tls.public_issuers"
+    if certificate.product:
+        return True, f"the issuer names an inspection product ({certificate.product})"
+    if names_inspection(_names(certificate, der)):
+        return True, "the issuer's name says it inspects traffic"
+    if der is not None and _signed_by_inspection_ca(der, settings):
+        return True, "signed by a CA of tls.inspection_ca_file"
+    return False, "no sign of an inspection product or CA in the issuer"
 
 
 async def judge_refusal(

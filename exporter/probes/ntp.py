@@ -25,9 +25,11 @@ from typing import Final
 
 import anyio
 
+from exporter.probes import trace
 from exporter.probes.outcome import Phase, ProbeOutcome, Reason
 from exporter.probes.prober import ProbeTarget
 from exporter.probes.settings import ProbeSettings
+from exporter.probes.trace import Step
 
 PACKET_SIZE: Final = 48
 NTP_VERSION: Final = 4
@@ -146,8 +148,10 @@ async def probe(target: ProbeTarget, settings: ProbeSettings) -> ProbeOutcome:
 
     def failed(reason: Reason, detail: str) -> ProbeOutcome:
         # The exchange that failed is timed too: a silent server costs the whole timeout.
+        trace.emit(Step.NTP, f"{reason} ({detail})", reason=str(reason))
         return ProbeOutcome.failure(reason, f"{where}: {detail}", {Phase.NTP: time.perf_counter() - started})
 
+    trace.emit(Step.NTP, f"asking {address} udp/{dial_port} for the time (SNTP v{NTP_VERSION})")
     try:
         with socket.socket(family, socket.SOCK_DGRAM) as sock, anyio.fail_after(timeout):
             sock.setblocking(False)
@@ -172,6 +176,16 @@ async def probe(target: ProbeTarget, settings: ProbeSettings) -> ProbeOutcome:
 
     t2, t3 = from_ntp_timestamp(reply.receive), from_ntp_timestamp(reply.transmit)
     offset, delay = offset_and_delay(t1, t2, t3, t4)
+    # Stratum 1 servers name their clock source in ASCII ("GPS"); the others give their upstream's address.
+    reference = _kiss_code(reply.reference_id) if reply.stratum == 1 else reply.reference_id.hex()
+    trace.emit(
+        Step.NTP,
+        f"stratum {reply.stratum}, reference {reference}, "
+        f"offset {trace.milliseconds(offset)}, round trip {trace.milliseconds(delay)}",
+        stratum=reply.stratum,
+        offset_seconds=offset,
+        delay_seconds=delay,
+    )
     # Server clock granularity can make a loopback delay come out a hair below zero.
     return ProbeOutcome(ok=True, phases={Phase.NTP: max(delay, 0.0)}, ntp_offset=offset)
 

@@ -17,9 +17,11 @@ import anyio
 import h11
 from anyio.abc import SocketStream
 
+from exporter.probes import trace
 from exporter.probes.failures import ProbeFailed, connect_failure
 from exporter.probes.outcome import Reason
 from exporter.probes.settings import ProxyRoute
+from exporter.probes.trace import Step
 
 MAX_RESPONSE_HEAD = 16 * 1024
 
@@ -60,6 +62,7 @@ async def open_tunnel(route: ProxyRoute, host: str, port: int) -> SocketStream:
     except BaseException:
         await anyio.aclose_forcefully(stream)
         raise
+    trace.emit(Step.PROXY, f"CONNECT {host}:{port} -> {status}{text}", status=status, target=f"{host}:{port}")
     if not 200 <= status < 300:
         await anyio.aclose_forcefully(stream)
         raise status_reason(status, text, route)

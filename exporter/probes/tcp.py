@@ -7,11 +7,13 @@ import time
 import anyio
 from anyio.abc import SocketStream
 
+from exporter.probes import trace
 from exporter.probes.failures import ProbeFailed, connect_failure
 from exporter.probes.outcome import Phase, ProbeOutcome, Reason
 from exporter.probes.prober import ProbeTarget, closing
 from exporter.probes.proxy import open_tunnel
 from exporter.probes.settings import ProbeSettings, ProxyRoute
+from exporter.probes.trace import Step
 
 
 async def probe(target: ProbeTarget, settings: ProbeSettings) -> ProbeOutcome:
@@ -35,6 +37,29 @@ async def open_tcp(target: ProbeTarget, settings: ProbeSettings) -> tuple[ProbeO
 async def connect(address: str, port: int, timeout: float, proxy: ProxyRoute | None = None) -> SocketStream:
     """A TCP connection to `address` (directly, or tunnelled through `proxy`), or ProbeFailed with a
     CONNECT_* (or PROXY_*) reason."""
+    if not trace.active():
+        return await _connect(address, port, timeout, proxy)
+    where = f"{address}:{port}" + (f" through proxy {proxy.display}" if proxy is not None else "")
+    trace.emit(Step.CONNECT, f"connecting to {where}", address=address, port=port)
+    started = time.perf_counter()
+    try:
+        stream = await _connect(address, port, timeout, proxy)
+    except ProbeFailed as failure:
+        spent = time.perf_counter() - started
+        trace.emit(
+            Step.CONNECT,
+            f"{where}: {failure.reason} ({failure.detail}) after {trace.milliseconds(spent)}",
+            reason=str(failure.reason),
+            detail=failure.detail,
+            seconds=spent,
+        )
+        raise
+    spent = time.perf_counter() - started
+    trace.emit(Step.CONNECT, f"connected to {where} in {trace.milliseconds(spent)}", seconds=spent)
+    return stream
+
+
+async def _connect(address: str, port: int, timeout: float, proxy: ProxyRoute | None) -> SocketStream:
     try:
         with anyio.fail_after(timeout):
             if proxy is not None:

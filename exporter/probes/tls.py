@@ -20,13 +20,14 @@ from anyio.abc import SocketStream
 from anyio.streams.tls import TLSAttribute, TLSStream
 
 from exporter.catalogue import Flag
-from exporter.probes import interception
-from exporter.probes.certificates import describe_certificate, issuer_name
+from exporter.probes import interception, trace
+from exporter.probes.certificates import describe_certificate, issuer_name, sent_chain
 from exporter.probes.failures import CERTIFICATE_REASONS, ProbeFailed, tls_failure
 from exporter.probes.outcome import Certificate, Phase, ProbeOutcome, Reason
 from exporter.probes.prober import ProbeTarget, closing
 from exporter.probes.settings import ProbeSettings
 from exporter.probes.tcp import connect
+from exporter.probes.trace import Step
 
 
 async def probe(target: ProbeTarget, settings: ProbeSettings) -> ProbeOutcome:
@@ -38,6 +39,8 @@ async def open_tls(target: ProbeTarget, settings: ProbeSettings) -> tuple[ProbeO
     """As `probe`, and when the handshake succeeded, the open stream: the caller closes it."""
     outcome, stream = await _open_tls(target.host, target.address, target.port, settings)
     judged = judge_interception(outcome, target.flags)
+    if judged is not outcome:
+        trace.emit(Step.TLS, f"{judged.reason}: {judged.detail}", reason=str(judged.reason))
     if judged is not outcome and stream is not None:
         await anyio.aclose_forcefully(stream)
         stream = None
@@ -68,6 +71,7 @@ async def _open_tls(
     except ProbeFailed as failure:
         der = None
         if failure.reason in CERTIFICATE_REASONS:
+            trace.emit(Step.TLS, "handshaking again, verifying nothing, to read the certificate")
             der = await _unverified_leaf(host, address, port, settings)
         certificate = _describe(der, host, verified=False)
         if (
@@ -84,6 +88,11 @@ async def _open_tls(
         refusal = await interception.judge_refusal(
             failure.reason, failure.detail, certificate, der, host, settings
         )
+        if trace.active() and der is not None:
+            verdict, why = interception.judgement(certificate, settings, der)
+            _trace_judgement(
+                refusal.intercepted, why if verdict == refusal.intercepted else refusal.detail, certificate
+            )
         failed = ProbeOutcome(
             ok=False,
             reason=refusal.reason,
@@ -95,7 +104,9 @@ async def _open_tls(
         return failed, None
     der = _peer_certificate(stream)
     certificate = _describe(der, host, verified=True)
-    intercepted = interception.intercepted(certificate, settings, der)
+    intercepted, why = interception.judgement(certificate, settings, der)
+    if trace.active():
+        _trace_judgement(intercepted, why, certificate)
     return ProbeOutcome(ok=True, phases=phases, certificate=certificate, intercepted=intercepted), stream
 
 
@@ -105,6 +116,7 @@ async def _accepted_by_inspection_trust(
     """The outcome for devices that trust the organisation's inspection CA if the chain verifies there,
     else why that handshake failed."""
     assert settings.inspection_trust is not None
+    trace.emit(Step.TLS, "handshaking again, trusting tls.inspection_ca_file too")
     phases: dict[Phase, float] = {}
     try:
         stream = await _tls_stream(host, address, port, settings, settings.inspection_trust, phases)
@@ -150,6 +162,20 @@ def _peer_certificate(stream: TLSStream) -> bytes | None:
 async def handshake(stream: SocketStream, host: str, context: ssl.SSLContext, timeout: float) -> TLSStream:
     """TLS over `stream` for `host` (SNI and name checks), or ProbeFailed with a TLS_* reason. No ALPN
     is offered: a TLS-only service need not speak HTTP, and servers default to HTTP/1.1 without it."""
+    started = time.perf_counter()
+    try:
+        tls_stream = await _wrap(stream, host, context, timeout)
+    except ProbeFailed as failure:
+        trace.emit(
+            Step.TLS, f"handshake failed: {failure.reason} ({failure.detail})", reason=str(failure.reason)
+        )
+        raise
+    if trace.active():
+        _trace_handshake(tls_stream, host, context, time.perf_counter() - started)
+    return tls_stream
+
+
+async def _wrap(stream: SocketStream, host: str, context: ssl.SSLContext, timeout: float) -> TLSStream:
     try:
         with anyio.fail_after(timeout):
             return await TLSStream.wrap(stream, hostname=host, ssl_context=context, standard_compatible=False)
@@ -159,6 +185,40 @@ async def handshake(stream: SocketStream, host: str, context: ssl.SSLContext, ti
         raise tls_failure(exc) from None
     except (OSError, anyio.EndOfStream, anyio.BrokenResourceError) as exc:
         raise tls_failure(exc) from None
+
+
+def _trace_handshake(stream: TLSStream, host: str, context: ssl.SSLContext, seconds: float) -> None:
+    cipher = stream.extra(TLSAttribute.cipher)
+    version = stream.extra(TLSAttribute.tls_version)
+    alpn = stream.extra(TLSAttribute.alpn_protocol)
+    verified = context.verify_mode is not ssl.CERT_NONE
+    checked = "chain and name verified" if verified else "nothing verified"
+    trace.emit(
+        Step.TLS,
+        f"{version} {cipher[0]}, ALPN {alpn or 'none'}, SNI {host}, {checked}, "
+        f"in {trace.milliseconds(seconds)}",
+        version=version,
+        cipher=cipher[0],
+        alpn=alpn,
+        sni=host,
+        verified=verified,
+        seconds=seconds,
+    )
+    for depth, link in enumerate(sent_chain(stream.extra(TLSAttribute.ssl_object))):
+        trace.emit(
+            Step.TLS,
+            f"certificate {depth}: {link.subject}, issued by {link.issuer}, expires {link.not_after}",
+            depth=depth,
+            subject=link.subject,
+            issuer=link.issuer,
+            not_after=link.not_after,
+        )
+
+
+def _trace_judgement(intercepted: bool | None, why: str, certificate: Certificate | None) -> None:
+    verdict = {True: "intercepted", False: "not intercepted", None: "interception unknown"}[intercepted]
+    issuer = issuer_name(certificate)
+    trace.emit(Step.TLS, f"{verdict} (issuer {issuer}): {why}", intercepted=intercepted, issuer=issuer)
 
 
 async def _unverified_leaf(host: str, address: str, port: int, settings: ProbeSettings) -> bytes | None:

@@ -67,6 +67,15 @@ def client_view(
     return reported, addresses[chosen], per_address
 
 
+def path_settings(target: Target, settings: ProbeSettings) -> ProbeSettings:
+    """`settings` for the target's network path: through its proxy (without credentials on the anonymous
+    path), or as they are when direct."""
+    if target.path is NetworkPath.DIRECT:
+        return settings
+    route = settings.routes[target.via]
+    return replace(settings, proxy=route.anonymous() if target.path is NetworkPath.PROXY_ANONYMOUS else route)
+
+
 @dataclass(frozen=True)
 class _Change:
     """A target that started failing (or failing differently) or came back, to log at the cycle's end."""
@@ -199,13 +208,9 @@ async def run_cycle(plan: TargetPlan, settings: ProbeSettings, store: ResultStor
         flags = plan.flags_of(target)
         if target.path is not NetworkPath.DIRECT:
             # The proxy resolves names, and clients behind one often cannot.
-            route = settings.routes[target.via]
-            proxied = replace(
-                settings, proxy=route.anonymous() if target.path is NetworkPath.PROXY_ANONYMOUS else route
-            )
             probed = ProbeTarget(target.host, target.host, target.port, flags)
             async with limiter:
-                outcome = await registry.run_probe(target.protocol, probed, proxied)
+                outcome = await registry.run_probe(target.protocol, probed, path_settings(target, settings))
             record(TargetResult(target, outcome, "", time.time()))
             return
         if target.protocol is Protocol.DNS:
