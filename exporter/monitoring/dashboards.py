@@ -1264,7 +1264,86 @@ def exporter(settings: MonitoringSettings) -> Json:
     )
 
 
-BUILDERS = (overview, latency, network, drift, exporter)
+def fleet(settings: MonitoringSettings) -> Json:
+    q = Select.of(settings)
+    interval = settings.probe_interval_seconds
+    required = q.per_set(ENDPOINT_SET_INFO.name, 'required="true"')
+    ratio = q.per_set(ENDPOINT_SET_REACHABLE_RATIO.name)
+    # One value per site and required set, the worst of the site's exporters.
+    site_sets = f"min by (site, set_id) ({ratio} * {q.on('set_id')} group_left {required})"
+    failing_per_site = f"sum by (site) ({site_sets} < bool 1)"
+    matrix = {"columnField": "set_id", "rowField": "site", "valueField": "Value", "emptyValue": "null"}
+    grid = panel(
+        "table",
+        "Sites x required sets",
+        "One row per site, one column per required endpoint set: the share of the set's endpoints that "
+        "are up at that site (its worst exporter). A column red at every site points at Microsoft or the "
+        "catalogue; a row red across points at that site's network (resolver, egress, proxy).",
+        [Query(site_sets)],
+        w=24,
+        h=10,
+        defaults=field_defaults(
+            "percentunit", RATIO, custom={"align": "center", "cellOptions": {"type": "color-background"}}
+        ),
+        options={"cellHeight": "sm", "footer": {"show": False}, "showHeader": True},
+        instant=True,
+        table=True,
+        transformations=[{"id": "groupingToMatrix", "options": matrix}],
+    )
+    panels = [
+        table(
+            "Sites overview",
+            "Required endpoint sets failing at each site (a set counts once however many exporters the "
+            "site has). Above 0, devices at that site cannot enrol, check compliance or install apps: open "
+            "the Overview dashboard with that site selected.",
+            failing_per_site,
+            columns=("site",),
+            value="Required sets failing",
+            w=8,
+            h=8,
+            steps=ZERO_GOOD,
+            sort_by="Required sets failing",
+            descending=True,
+        ),
+        stat(
+            "Exporters reporting",
+            "Exporters per site whose metrics arrive. A site missing here is blind: no result from it "
+            "is current (see the exporter-down alert).",
+            [Query(f"count by (site) ({q(EXPORTER_BUILD_INFO.name)})", "{{site}}")],
+            w=8,
+            h=8,
+            steps=(("blue", None),),
+            names=True,
+        ),
+        stat(
+            "Last probe cycle",
+            "Time since the stalest exporter of each site completed a probe cycle.",
+            [Query(f"time() - min by (site) ({q(EXPORTER_LAST_CYCLE_TIMESTAMP.name)})", "{{site}}")],
+            w=8,
+            h=8,
+            unit="s",
+            steps=(("green", None), ("orange", 2 * interval), ("red", 5 * interval)),
+            names=True,
+        ),
+        grid,
+        timeseries(
+            "Required sets failing by site",
+            "The sites overview over time: when did a site start failing, and did others follow?",
+            [Query(failing_per_site, "{{site}}")],
+            w=24,
+        ),
+    ]
+    return dashboard(
+        settings,
+        "fleet",
+        "Intune endpoints / Fleet",
+        "Every site at once: which sites fail which required endpoint sets, and whether each site's "
+        "exporters report.",
+        panels,
+    )
+
+
+BUILDERS = (overview, fleet, latency, network, drift, exporter)
 
 
 def dashboards(settings: MonitoringSettings = DEFAULT_SETTINGS) -> dict[str, Json]:

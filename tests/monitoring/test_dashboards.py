@@ -82,9 +82,10 @@ def test_docs_are_up_to_date() -> None:
     assert DOCS.read_text(encoding="utf-8") == markdown(), REGENERATE
 
 
-def test_the_five_dashboards() -> None:
+def test_the_six_dashboards() -> None:
     assert set(ALL) == {
-        f"intune-endpoints-{slug}.json" for slug in ("overview", "latency", "network", "drift", "exporter")
+        f"intune-endpoints-{slug}.json"
+        for slug in ("overview", "fleet", "latency", "network", "drift", "exporter")
     }
 
 
